@@ -1,0 +1,30 @@
+"""Settings for the test suite: the real PostgreSQL and Redis, never SQLite."""
+
+from .base import *  # noqa: F403
+from .base import _database, env
+
+DEBUG = False
+SECRET_KEY = "test-only-secret-key-not-for-production-use-0123456789"
+DATABASES = {
+    "default": _database(
+        env("TEST_DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/backorder")
+    )
+}
+DATABASES["default"]["CONN_MAX_AGE"] = 0
+REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:6379/0")
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "backorder-test",
+    }
+}
+CELERY_BROKER_URL = REDIS_URL
+CELERY_RESULT_BACKEND = REDIS_URL
+CELERY_TASK_IGNORE_RESULT = False
+CELERY_TASK_DEFAULT_QUEUE = env("CELERY_TEST_QUEUE", default="backorder-test")
+CELERY_BROKER_TRANSPORT_OPTIONS = {}
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+SITE_URL = "http://testserver"
+ALLOWED_HOSTS = ["testserver", "localhost", "127.0.0.1"]

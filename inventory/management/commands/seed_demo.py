@@ -1,0 +1,113 @@
+from datetime import timedelta
+from decimal import Decimal
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand
+from django.db import transaction
+from django.utils import timezone
+
+from inventory import services
+from inventory.models import Product, Warehouse
+from orders.services import LineRequest, order_place
+
+DEMO_USERNAME = "staff"
+DEMO_PASSWORD = "backorder-demo"
+
+CUSTOMERS = [
+    ("Ayu Lestari", "ayu@example.com", "id"),
+    ("Budi Santoso", "budi@example.com", "id"),
+    ("Claire Moreau", "claire@example.com", "en"),
+    ("Dewi Anggraini", "dewi@example.com", "id"),
+    ("Eko Prasetyo", "eko@example.com", "id"),
+    ("Fiona Walsh", "fiona@example.com", "en"),
+]
+
+
+class Command(BaseCommand):
+    help = "Load the demo catalogue, stock and orders (once), and the demo staff login."
+
+    def handle(self, *args, **options):
+        self._staff()
+        if Product.objects.filter(sku="HOODIE-SE").exists():
+            self.stdout.write("Demo data already loaded.")
+            return
+        with transaction.atomic():
+            self._catalogue()
+        self.stdout.write(self.style.SUCCESS("Demo catalogue, stock and orders loaded."))
+
+    def _staff(self) -> None:
+        User = get_user_model()
+        if not User.objects.filter(username=DEMO_USERNAME).exists():
+            User.objects.create_superuser(DEMO_USERNAME, "staff@example.com", DEMO_PASSWORD)
+
+    def _catalogue(self) -> None:
+        today = timezone.localdate()
+        main = Warehouse.objects.get(is_default=True)
+        surabaya, _ = Warehouse.objects.get_or_create(
+            code="sby", defaults={"name": "Surabaya overflow", "priority": 50}
+        )
+        hoodie = Product.objects.create(
+            sku="HOODIE-SE",
+            name="Special Edition Hoodie",
+            price=Decimal("450000"),
+            backorder_policy=Product.BackorderPolicy.BACKORDER,
+            lead_time_days=14,
+            backorder_limit=500,
+            max_per_order=2,
+        )
+        tee = Product.objects.create(
+            sku="TEE-LOGO",
+            name="Logo T-shirt",
+            price=Decimal("150000"),
+            backorder_policy=Product.BackorderPolicy.DENY,
+            lead_time_days=7,
+        )
+        tote = Product.objects.create(
+            sku="TOTE-CANVAS",
+            name="Canvas tote bag",
+            price=Decimal("95000"),
+            backorder_policy=Product.BackorderPolicy.BACKORDER,
+            lead_time_days=21,
+        )
+        Product.objects.create(
+            sku="CAP-2027",
+            name="Tour cap 2027",
+            price=Decimal("250000"),
+            backorder_policy=Product.BackorderPolicy.PREORDER,
+            lead_time_days=30,
+            backorder_limit=300,
+            release_date=today + timedelta(days=30),
+        )
+        Product.objects.create(
+            sku="STICKER-PACK",
+            name="Sticker pack",
+            price=Decimal("25000"),
+            backorder_policy=Product.BackorderPolicy.DENY,
+            lead_time_days=5,
+        )
+        services.stock_receive(product=hoodie, quantity=8, warehouse=main, reference="Launch batch")
+        services.stock_receive(product=tee, quantity=120, warehouse=main, reference="DN-1001")
+        services.stock_receive(product=tee, quantity=40, warehouse=surabaya, reference="DN-1002")
+        services.stock_receive(product=tote, quantity=3, warehouse=surabaya, reference="DN-1003")
+        # The hoodie sells out on launch day: the last buyers are backordered.
+        for index in range(6):
+            name, email, locale = CUSTOMERS[index % len(CUSTOMERS)]
+            order_place(
+                email=email,
+                name=name,
+                locale=locale,
+                lines=[LineRequest("HOODIE-SE", 2)],
+                ship_complete=index % 2 == 0,
+            )
+        order_place(
+            email="ayu@example.com",
+            name="Ayu Lestari",
+            locale="id",
+            lines=[LineRequest("TOTE-CANVAS", 5), LineRequest("TEE-LOGO", 1)],
+        )
+        order_place(
+            email="fiona@example.com",
+            name="Fiona Walsh",
+            locale="en",
+            lines=[LineRequest("CAP-2027", 1)],
+        )

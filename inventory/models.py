@@ -1,0 +1,177 @@
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+
+
+class Warehouse(models.Model):
+    code = models.SlugField(max_length=32, unique=True)
+    name = models.CharField(max_length=200)
+    priority = models.IntegerField(
+        default=0, help_text="Stock is taken from warehouses with a higher priority first."
+    )
+    is_default = models.BooleanField(
+        default=False, help_text="Used when a stock change names no warehouse."
+    )
+
+    class Meta:
+        ordering = ["-priority", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["is_default"],
+                condition=Q(is_default=True),
+                name="warehouse_single_default",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.code} ({self.name})"
+
+
+class Product(models.Model):
+    class BackorderPolicy(models.TextChoices):
+        DENY = "deny", "Refuse when out of stock"
+        BACKORDER = "backorder", "Accept backorders"
+        PREORDER = "preorder", "Accept pre-orders until release, then backorders"
+
+    sku = models.CharField("SKU", max_length=64, unique=True)
+    name = models.CharField(max_length=200)
+    price = models.DecimalField(max_digits=12, decimal_places=2)
+    backorder_policy = models.CharField(
+        max_length=16, choices=BackorderPolicy.choices, default=BackorderPolicy.BACKORDER
+    )
+    lead_time_days = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Days from reorder to arrival when no supply is scheduled."
+    )
+    backorder_limit = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Most units that may be backordered or pre-ordered at once; empty for no cap.",
+    )
+    max_per_order = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Most units of this product in one order line."
+    )
+    release_date = models.DateField(
+        null=True, blank=True, help_text="Before this date the product can only be pre-ordered."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["sku"]
+        constraints = [
+            models.CheckConstraint(condition=Q(price__gte=0), name="product_price_not_negative"),
+            models.CheckConstraint(
+                condition=Q(max_per_order__isnull=True) | Q(max_per_order__gte=1),
+                name="product_max_per_order_positive",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.sku} {self.name}"
+
+
+class Stock(models.Model):
+    """What one warehouse holds of one product; counters change only through services."""
+
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="stocks")
+    warehouse = models.ForeignKey(Warehouse, on_delete=models.PROTECT, related_name="stocks")
+    on_hand = models.IntegerField(default=0)
+    allocated = models.IntegerField(default=0)
+
+    class Meta:
+        ordering = ["product", "-warehouse__priority", "warehouse"]
+        constraints = [
+            models.UniqueConstraint(fields=["product", "warehouse"], name="stock_unique"),
+            models.CheckConstraint(condition=Q(allocated__gte=0), name="stock_allocated_gte_0"),
+            models.CheckConstraint(
+                condition=Q(allocated__lte=F("on_hand")), name="stock_allocated_lte_on_hand"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.product.sku} @ {self.warehouse.code}"
+
+    @property
+    def free(self) -> int:
+        return self.on_hand - self.allocated
+
+
+class StockMovement(models.Model):
+    """One row of the append-only stock ledger.
+
+    Replaying the ledger gives the counters: `receipt`, `adjustment` and `return` change
+    `on_hand` by `quantity`; `allocation` and `deallocation` change `allocated` by it;
+    `shipment` changes both (its quantity is negative).
+    """
+
+    class Kind(models.TextChoices):
+        RECEIPT = "receipt", "Receipt"
+        ADJUSTMENT = "adjustment", "Adjustment"
+        ALLOCATION = "allocation", "Allocation"
+        DEALLOCATION = "deallocation", "Deallocation"
+        SHIPMENT = "shipment", "Shipment"
+        RETURN = "return", "Return"
+
+    ON_HAND_KINDS = (Kind.RECEIPT, Kind.ADJUSTMENT, Kind.RETURN, Kind.SHIPMENT)
+    ALLOCATED_KINDS = (Kind.ALLOCATION, Kind.DEALLOCATION, Kind.SHIPMENT)
+
+    stock = models.ForeignKey(Stock, on_delete=models.PROTECT, related_name="movements")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    quantity = models.IntegerField()
+    order_line = models.ForeignKey(
+        "orders.OrderLine",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="stock_movements",
+    )
+    reason = models.CharField(max_length=255, blank=True)
+    reference = models.CharField(
+        max_length=100, blank=True, help_text="Supplier delivery note, purchase order, RMA..."
+    )
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-pk"]
+        constraints = [
+            models.CheckConstraint(condition=~Q(quantity=0), name="movement_quantity_not_zero"),
+            models.CheckConstraint(
+                condition=~Q(kind__in=["receipt", "allocation"]) | Q(quantity__gt=0),
+                name="movement_increase_positive",
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind__in=["deallocation", "shipment"]) | Q(quantity__lt=0),
+                name="movement_decrease_negative",
+            ),
+        ]
+        indexes = [models.Index(fields=["stock", "kind"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.quantity:+d} {self.stock}"
+
+    def save(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if self.pk is not None:
+            raise ValueError("The stock ledger is append-only.")
+        super().save(*args, **kwargs)
+
+
+class Allocation(models.Model):
+    """Units of one warehouse's stock reserved for one order line."""
+
+    order_line = models.ForeignKey(
+        "orders.OrderLine", on_delete=models.CASCADE, related_name="allocations"
+    )
+    stock = models.ForeignKey(Stock, on_delete=models.PROTECT, related_name="allocations")
+    quantity = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["order_line", "stock"], name="allocation_unique"),
+            models.CheckConstraint(condition=Q(quantity__gt=0), name="allocation_quantity_gt_0"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.quantity} x {self.stock} for line {self.order_line_id}"

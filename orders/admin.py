@@ -1,0 +1,161 @@
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.db.models import Sum
+from django.http import HttpRequest
+
+from inventory.admin import ReadOnlyAdminMixin
+from inventory.exceptions import BackorderError
+from orders import services
+from orders.models import Order, OrderEvent, OrderLine, RefusedDemand, Shipment, ShipmentLine
+
+LINE_COUNTERS = ("quantity", "allocated", "backordered", "shipped", "cancelled")
+
+
+class ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+class OrderLineInline(ReadOnlyInline):
+    model = OrderLine
+    fields = ("product", "status", *LINE_COUNTERS, "unit_price")
+    readonly_fields = fields
+    show_change_link = True
+
+
+class OrderEventInline(ReadOnlyInline):
+    model = OrderEvent
+    fields = ("created_at", "kind", "line", "quantity", "status_before", "status_after", "message", "actor")
+    readonly_fields = fields
+
+
+class ShipmentInline(ReadOnlyInline):
+    model = Shipment
+    fields = ("created_at", "tracking", "actor")
+    readonly_fields = fields
+    show_change_link = True
+
+
+@admin.register(Order)
+class OrderAdmin(admin.ModelAdmin):
+    list_display = (
+        "number",
+        "created_at",
+        "name",
+        "email",
+        "locale",
+        "ship_complete",
+        "priority",
+        "units",
+        "units_backordered",
+    )
+    list_filter = ("locale", "ship_complete", "lines__status")
+    search_fields = ("number", "email", "name")
+    date_hierarchy = "created_at"
+    readonly_fields = ("number", "created_at", "email", "name", "locale", "ship_complete")
+    fields = (*readonly_fields, "priority")
+    inlines = [OrderLineInline, ShipmentInline, OrderEventInline]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def get_queryset(self, request: HttpRequest):  # type: ignore[no-untyped-def]
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(total_units=Sum("lines__quantity"), total_backordered=Sum("lines__backordered"))
+        )
+
+    @admin.display(description="Units", ordering="total_units")
+    def units(self, order: Order) -> int:
+        return order.total_units  # type: ignore[attr-defined]
+
+    @admin.display(description="Backordered", ordering="total_backordered")
+    def units_backordered(self, order: Order) -> int:
+        return order.total_backordered  # type: ignore[attr-defined]
+
+
+@admin.register(OrderLine)
+class OrderLineAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("order", "product", "status", *LINE_COUNTERS)
+    list_filter = ("status",)
+    search_fields = ("order__number", "order__email", "product__sku")
+    list_select_related = ("order", "product")
+    actions = ["cancel_backordered", "cancel_all"]
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        # Needed for the actions; the form itself shows every field read-only.
+        return request.user.has_perm("orders.change_orderline")
+
+    def get_readonly_fields(self, request: HttpRequest, obj: object = None):  # type: ignore[no-untyped-def]
+        return [field.name for field in self.model._meta.fields]
+
+    def _cancel(self, request: HttpRequest, queryset, *, backordered_only: bool) -> None:  # type: ignore[no-untyped-def]
+        cancelled, refused = 0, []
+        for line in queryset.order_by("pk"):
+            quantity = line.backordered if backordered_only else line.backordered + line.allocated
+            if not quantity:
+                continue
+            try:
+                services.order_line_cancel(
+                    line_id=line.pk,
+                    quantity=quantity,
+                    actor=request.user,
+                    reason="Cancelled by staff",
+                )
+            except BackorderError as error:
+                refused.append(f"{line}: {error.message}")
+            else:
+                cancelled += quantity
+        self.message_user(request, f"Cancelled {cancelled} unit(s).", messages.SUCCESS)
+        for problem in refused:
+            self.message_user(request, problem, messages.ERROR)
+
+    @admin.action(description="Cancel backordered units", permissions=["change"])
+    def cancel_backordered(self, request: HttpRequest, queryset) -> None:  # type: ignore[no-untyped-def]
+        self._cancel(request, queryset, backordered_only=True)
+
+    @admin.action(description="Cancel all unshipped units (frees allocated stock)", permissions=["change"])
+    def cancel_all(self, request: HttpRequest, queryset) -> None:  # type: ignore[no-untyped-def]
+        self._cancel(request, queryset, backordered_only=False)
+
+
+class ShipmentLineInline(ReadOnlyInline):
+    model = ShipmentLine
+    fields = ("order_line", "stock", "quantity")
+    readonly_fields = fields
+
+
+@admin.register(Shipment)
+class ShipmentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("pk", "order", "tracking", "created_at", "actor")
+    search_fields = ("order__number", "tracking")
+    list_select_related = ("order", "actor")
+    inlines = [ShipmentLineInline]
+
+
+@admin.register(OrderEvent)
+class OrderEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("created_at", "order", "kind", "line", "quantity", "status_after", "actor")
+    list_filter = ("kind",)
+    search_fields = ("order__number",)
+    list_select_related = ("order", "line", "actor")
+
+
+@admin.register(RefusedDemand)
+class RefusedDemandAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("created_at", "product", "quantity", "reason")
+    list_filter = ("reason",)
+    search_fields = ("product__sku", "product__name")
+    list_select_related = ("product",)
+    date_hierarchy = "created_at"

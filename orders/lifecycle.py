@@ -1,0 +1,67 @@
+"""The one door through which an order line's status moves.
+
+Services change a line's counters, then call `line_change`, which derives the new status,
+checks the transition is allowed and returns the event row that records it. The customer
+timeline and the admin history both read those rows.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from inventory.exceptions import InvalidTransition
+from orders.models import OrderEvent, OrderLine
+
+Status = OrderLine.Status
+
+_TERMINAL = {Status.SHIPPED, Status.CANCELLED}
+_OPEN = {Status.ALLOCATED, Status.BACKORDERED, Status.PREORDERED}
+ALLOWED: dict[str, set[str]] = {
+    "": _OPEN,
+    Status.ALLOCATED: _OPEN | _TERMINAL,
+    Status.BACKORDERED: _OPEN | _TERMINAL,
+    Status.PREORDERED: _OPEN | _TERMINAL,
+    Status.SHIPPED: set(),
+    Status.CANCELLED: set(),
+}
+
+
+def derive_status(line: OrderLine, *, preorder: bool) -> str:
+    if line.quantity - line.shipped - line.cancelled == 0:
+        return Status.SHIPPED if line.shipped else Status.CANCELLED
+    if line.backordered:
+        return Status.PREORDERED if preorder else Status.BACKORDERED
+    return Status.ALLOCATED
+
+
+def line_change(
+    line: OrderLine,
+    *,
+    kind: str,
+    quantity: int | None = None,
+    preorder: bool | None = None,
+    actor: Any = None,
+    message: str = "",
+) -> OrderEvent:
+    """Move `line` to the status its counters now imply; return the unsaved event.
+
+    `preorder` says whether backordered units are pre-orders; by default a pre-ordered line
+    stays pre-ordered. The caller saves the line and the event in its transaction.
+    """
+    if preorder is None:
+        preorder = line.status == Status.PREORDERED
+    before = line.status
+    after = derive_status(line, preorder=preorder)
+    if after != before and after not in ALLOWED[before]:
+        raise InvalidTransition(f"An order line cannot go from {before} to {after}.")
+    line.status = after
+    return OrderEvent(
+        order_id=line.order_id,
+        line=line,
+        kind=kind,
+        quantity=quantity,
+        status_before=before,
+        status_after=after,
+        actor=actor if getattr(actor, "pk", None) else None,
+        message=message[:255],
+    )

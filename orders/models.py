@@ -1,0 +1,171 @@
+import secrets
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
+
+from inventory.models import Product, Stock
+
+NUMBER_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+
+
+def new_order_number() -> str:
+    """Eight characters with no look-alikes (0/O, 1/I): easy to read out on the phone."""
+    code = "".join(secrets.choice(NUMBER_ALPHABET) for _ in range(8))
+    return f"BO-{code[:4]}-{code[4:]}"
+
+
+def new_order_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+class Order(models.Model):
+    class Locale(models.TextChoices):
+        EN = "en", "English"
+        ID = "id", "Bahasa Indonesia"
+
+    number = models.CharField(max_length=16, unique=True, default=new_order_number, editable=False)
+    token = models.CharField(max_length=64, unique=True, default=new_order_token, editable=False)
+    email = models.EmailField()
+    name = models.CharField(max_length=200)
+    locale = models.CharField(max_length=5, choices=Locale.choices, default=Locale.EN)
+    ship_complete = models.BooleanField(
+        default=False, help_text="Ship everything together rather than what is ready now."
+    )
+    priority = models.IntegerField(
+        default=0, help_text="Backorders of orders with a higher priority are filled first."
+    )
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return self.number
+
+
+class OrderLine(models.Model):
+    class Status(models.TextChoices):
+        ALLOCATED = "allocated", "Allocated"
+        BACKORDERED = "backordered", "Backordered"
+        PREORDERED = "preordered", "Pre-ordered"
+        SHIPPED = "shipped", "Shipped"
+        CANCELLED = "cancelled", "Cancelled"
+
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="lines")
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="order_lines")
+    quantity = models.PositiveIntegerField()
+    allocated = models.PositiveIntegerField(default=0)
+    backordered = models.PositiveIntegerField(default=0)
+    shipped = models.PositiveIntegerField(default=0)
+    cancelled = models.PositiveIntegerField(default=0)
+    status = models.CharField(max_length=16, choices=Status.choices, editable=False)
+    unit_price = models.DecimalField(max_digits=12, decimal_places=2)
+
+    class Meta:
+        ordering = ["pk"]
+        constraints = [
+            models.CheckConstraint(condition=Q(quantity__gt=0), name="line_quantity_gt_0"),
+            models.CheckConstraint(
+                condition=Q(
+                    quantity=F("allocated") + F("backordered") + F("shipped") + F("cancelled")
+                ),
+                name="line_quantities_add_up",
+            ),
+        ]
+        indexes = [
+            # The backorder queue of one product.
+            models.Index(
+                fields=["product", "id"], condition=Q(backordered__gt=0), name="line_backorder_queue"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.order.number} {self.product.sku} x{self.quantity}"
+
+    @property
+    def outstanding(self) -> int:
+        return self.quantity - self.shipped - self.cancelled
+
+
+class OrderEvent(models.Model):
+    """The order's history: the customer timeline and the admin history read these rows."""
+
+    class Kind(models.TextChoices):
+        PLACED = "placed", "Order placed"
+        ALLOCATED = "allocated", "Stock allocated"
+        BACKORDERED = "backordered", "Backordered"
+        PREORDERED = "preordered", "Pre-ordered"
+        DEALLOCATED = "deallocated", "Allocation released"
+        SHIPPED = "shipped", "Shipped"
+        CANCELLED = "cancelled", "Cancelled"
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="events")
+    line = models.ForeignKey(
+        OrderLine, null=True, blank=True, on_delete=models.CASCADE, related_name="events"
+    )
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    quantity = models.PositiveIntegerField(null=True, blank=True)
+    status_before = models.CharField(max_length=16, blank=True)
+    status_after = models.CharField(max_length=16, blank=True)
+    message = models.CharField(max_length=255, blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+        indexes = [models.Index(fields=["order", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.order_id} {self.get_kind_display()}"
+
+
+class Shipment(models.Model):
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="shipments")
+    tracking = models.CharField(max_length=100, blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+
+    def __str__(self) -> str:
+        return f"Shipment {self.pk} of {self.order_id}"
+
+
+class ShipmentLine(models.Model):
+    shipment = models.ForeignKey(Shipment, on_delete=models.CASCADE, related_name="lines")
+    order_line = models.ForeignKey(
+        OrderLine, on_delete=models.PROTECT, related_name="shipment_lines"
+    )
+    stock = models.ForeignKey(Stock, on_delete=models.PROTECT, related_name="+")
+    quantity = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(quantity__gt=0), name="shipment_line_quantity_gt_0"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.quantity} x line {self.order_line_id}"
+
+
+class RefusedDemand(models.Model):
+    """Demand an order would have created but policy refused: still a signal for forecasting."""
+
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="refused_demand")
+    quantity = models.PositiveIntegerField()
+    reason = models.CharField(max_length=32)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = "refused demand"
+
+    def __str__(self) -> str:
+        return f"{self.product_id} x{self.quantity} ({self.reason})"

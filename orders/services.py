@@ -1,0 +1,337 @@
+"""Services that place, cancel and ship orders."""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import transaction
+from django.db.models import F, Sum
+from django.utils import timezone
+
+from inventory.allocation import (
+    Policy,
+    ProductRules,
+    RequestedLine,
+    Supply,
+    plan_order,
+    release_allocations,
+)
+from inventory.exceptions import NotCancellable, NotShippable, OrderRefused, ValidationFailed
+from inventory.locks import lock_products, lock_stocks
+from inventory.models import Allocation, Product, Stock, StockMovement
+from inventory.services import allocations_apply, check_quantity, enqueue_reallocation
+from orders.lifecycle import line_change
+from orders.models import Order, OrderEvent, OrderLine, RefusedDemand, Shipment, ShipmentLine
+
+MAX_LINES = 100
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+@dataclass(frozen=True)
+class LineRequest:
+    sku: str
+    quantity: int
+
+
+def _clean_text(value: object, *, field: str, max_length: int) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationFailed(f"{field.capitalize()} is required.", fields={field: "required"})
+    value = value.strip()
+    if _CONTROL.search(value):
+        raise ValidationFailed(
+            f"{field.capitalize()} contains control characters.", fields={field: "invalid characters"}
+        )
+    if len(value) > max_length:
+        raise ValidationFailed(
+            f"{field.capitalize()} is too long.", fields={field: f"at most {max_length} characters"}
+        )
+    return value
+
+
+def _validate_order(
+    *, email: object, name: object, locale: object, lines: Sequence[LineRequest]
+) -> tuple[str, str, str, dict[str, Product]]:
+    email = _clean_text(email, field="email", max_length=254)
+    try:
+        validate_email(email)
+    except ValidationError:
+        raise ValidationFailed("Enter a valid email address.", fields={"email": "invalid"}) from None
+    name = _clean_text(name, field="name", max_length=200)
+    if locale not in Order.Locale.values:
+        raise ValidationFailed("Unknown locale.", fields={"locale": f"one of {Order.Locale.values}"})
+    if not lines:
+        raise ValidationFailed("An order needs at least one line.", fields={"lines": "required"})
+    if len(lines) > MAX_LINES:
+        raise ValidationFailed("Too many lines.", fields={"lines": f"at most {MAX_LINES}"})
+    for index, line in enumerate(lines):
+        check_quantity(line.quantity, field=f"lines[{index}].quantity")
+    skus = {line.sku for line in lines}
+    products = {p.sku: p for p in Product.objects.filter(sku__in=skus)}
+    unknown = {
+        f"lines[{index}].sku": "unknown SKU"
+        for index, line in enumerate(lines)
+        if line.sku not in products
+    }
+    if unknown:
+        raise ValidationFailed("Unknown product.", fields=unknown)
+    return email, name, str(locale), products
+
+
+def order_place(
+    *,
+    email: str,
+    name: str,
+    lines: Sequence[LineRequest],
+    locale: str = Order.Locale.EN,
+    ship_complete: bool = False,
+    priority: int = 0,
+    actor: Any = None,
+    today: date | None = None,
+) -> Order:
+    """Accept an order: allocate what is free, backorder the rest, or refuse it whole.
+
+    Takes the product locks of every product in the basket (in primary-key order). On a policy
+    refusal nothing is written but a `RefusedDemand` row per refused line, and `OrderRefused`
+    is raised.
+    """
+    email, name, locale, products = _validate_order(
+        email=email, name=name, locale=locale, lines=lines
+    )
+    today = today or timezone.localdate()
+    requested = [RequestedLine(products[line.sku].pk, line.quantity) for line in lines]
+    try:
+        return _order_place_locked(
+            email=email,
+            name=name,
+            locale=locale,
+            ship_complete=bool(ship_complete),
+            priority=priority,
+            requested=requested,
+            actor=actor,
+            today=today,
+        )
+    except OrderRefused as refused:
+        RefusedDemand.objects.bulk_create(
+            RefusedDemand(
+                product_id=refusal.product_id,
+                quantity=requested[refusal.line_index].quantity,
+                reason=refusal.code,
+            )
+            for refusal in refused.refusals
+        )
+        raise
+
+
+@transaction.atomic
+def _order_place_locked(
+    *,
+    email: str,
+    name: str,
+    locale: str,
+    ship_complete: bool,
+    priority: int,
+    requested: list[RequestedLine],
+    actor: Any,
+    today: date,
+) -> Order:
+    product_ids = [line.product_id for line in requested]
+    products = lock_products(product_ids)
+    stocks = {stock.pk: stock for stock in lock_stocks(product_ids)}
+    backordered = dict(
+        OrderLine.objects.filter(product_id__in=products, backordered__gt=0)
+        .values("product_id")
+        .annotate(units=Sum("backordered"))
+        .values_list("product_id", "units")
+    )
+    rules = {
+        pk: ProductRules(
+            product_id=pk,
+            policy=Policy(product.backorder_policy),
+            backorder_limit=product.backorder_limit,
+            max_per_order=product.max_per_order,
+            release_date=product.release_date,
+            backordered=backordered.get(pk, 0),
+        )
+        for pk, product in products.items()
+    }
+    supply = [
+        Supply(stock.pk, stock.product_id, stock.warehouse.priority, stock.free)
+        for stock in stocks.values()
+    ]
+    plan = plan_order(requested, rules, supply, today)
+    if not plan.accepted:
+        raise OrderRefused(plan.refusals)
+
+    order = Order.objects.create(
+        email=email, name=name, locale=locale, ship_complete=ship_complete, priority=priority
+    )
+    lines = [
+        OrderLine(
+            order=order,
+            product_id=planned.product_id,
+            quantity=planned.quantity,
+            allocated=0,
+            backordered=planned.quantity,
+            unit_price=products[planned.product_id].price,
+            status="",
+        )
+        for planned in plan.lines
+    ]
+    events = [OrderEvent(order=order, kind=OrderEvent.Kind.PLACED, actor=actor if getattr(actor, "pk", None) else None)]
+    for line, planned in zip(lines, plan.lines, strict=True):
+        line.allocated, line.backordered = planned.allocated, planned.backordered
+        kind = (
+            OrderEvent.Kind.PREORDERED
+            if planned.preordered
+            else OrderEvent.Kind.BACKORDERED
+            if planned.backordered
+            else OrderEvent.Kind.ALLOCATED
+        )
+        events.append(
+            line_change(
+                line, kind=kind, quantity=planned.quantity, preorder=planned.preordered, actor=actor
+            )
+        )
+    OrderLine.objects.bulk_create(lines)
+    allocations_apply(
+        changes=[
+            (line, stocks[stock_id], units)
+            for line, planned in zip(lines, plan.lines, strict=True)
+            for stock_id, units in planned.allocations
+        ],
+        kind=StockMovement.Kind.ALLOCATION,
+        actor=actor,
+    )
+    OrderEvent.objects.bulk_create(events)
+    return order
+
+
+def order_line_cancel(
+    *,
+    line_id: int,
+    quantity: int | None = None,
+    reason: str = "",
+    by_customer: bool = False,
+    actor: Any = None,
+) -> OrderLine:
+    """Cancel units of a line: backordered units first, then (staff only) allocated ones.
+
+    Takes the product lock. Freed stock is offered to the backorder queue after commit.
+    Customers may cancel only units that are neither allocated nor shipped.
+    """
+    if quantity is not None:
+        check_quantity(quantity)
+    with transaction.atomic():
+        product_id = (
+            OrderLine.objects.filter(pk=line_id).values_list("product_id", flat=True).first()
+        )
+        if product_id is None:
+            raise ValidationFailed("Unknown order line.", fields={"line_id": "unknown"})
+        lock_products([product_id])
+        line = OrderLine.objects.select_related("order").get(pk=line_id)
+        cancellable = line.backordered + (0 if by_customer else line.allocated)
+        if quantity is None:
+            quantity = cancellable
+        if quantity == 0 or quantity > cancellable:
+            raise NotCancellable(
+                f"Only {cancellable} unit(s) of this line can be cancelled.",
+                fields={"quantity": f"at most {cancellable}"},
+            )
+        from_backorder = min(quantity, line.backordered)
+        from_allocation = quantity - from_backorder
+        if from_allocation:
+            _release(line, from_allocation, kind=StockMovement.Kind.DEALLOCATION, actor=actor)
+        line.backordered -= from_backorder
+        line.allocated -= from_allocation
+        line.cancelled += quantity
+        who = "customer" if by_customer else "staff"
+        event = line_change(
+            line,
+            kind=OrderEvent.Kind.CANCELLED,
+            quantity=quantity,
+            actor=actor,
+            message=(reason or f"Cancelled by {who}").strip(),
+        )
+        line.save(update_fields=["allocated", "backordered", "cancelled", "status"])
+        event.save()
+        if from_allocation:
+            enqueue_reallocation(product_id)
+    return line
+
+
+def _release(line: OrderLine, quantity: int, *, kind: str, actor: Any) -> list[tuple[Stock, int]]:
+    """Take `quantity` allocated units off `line`, lowest-priority warehouse first."""
+    allocations = list(
+        Allocation.objects.filter(order_line=line).select_related("stock__warehouse")
+    )
+    stocks = {a.stock_id: a.stock for a in allocations}
+    chosen = release_allocations(
+        [(a.stock_id, a.stock.warehouse.priority, a.quantity) for a in allocations], quantity
+    )
+    allocations_apply(
+        changes=[(line, stocks[stock_id], -units) for stock_id, units in chosen],
+        kind=kind,
+        actor=actor,
+    )
+    return [(stocks[stock_id], units) for stock_id, units in chosen]
+
+
+@transaction.atomic
+def shipment_create(
+    *,
+    order: Order,
+    lines: Sequence[tuple[int, int]],
+    tracking: str = "",
+    actor: Any = None,
+) -> Shipment:
+    """Ship allocated units: `lines` are (order line id, quantity). Takes the product locks.
+
+    An order that asked to ship complete ships only when nothing of it is backordered.
+    """
+    if not lines:
+        raise ValidationFailed("A shipment needs at least one line.", fields={"lines": "required"})
+    wanted: dict[int, int] = defaultdict(int)
+    for index, (line_id, quantity) in enumerate(lines):
+        wanted[line_id] += check_quantity(quantity, field=f"lines[{index}].quantity")
+    order_lines = {line.pk: line for line in order.lines.all()}
+    unknown = [line_id for line_id in wanted if line_id not in order_lines]
+    if unknown:
+        raise ValidationFailed("Unknown order line.", fields={"lines": f"unknown {unknown}"})
+    lock_products(order_lines[line_id].product_id for line_id in wanted)
+    order_lines = {line.pk: line for line in order.lines.select_for_update()}
+    if order.ship_complete and any(line.backordered for line in order_lines.values()):
+        raise NotShippable("This order ships complete and part of it is still backordered.")
+    shipment = Shipment.objects.create(order=order, tracking=tracking.strip()[:100], actor=actor if getattr(actor, "pk", None) else None)
+    shipment_lines: list[ShipmentLine] = []
+    events: list[OrderEvent] = []
+    for line_id, quantity in wanted.items():
+        line = order_lines[line_id]
+        if quantity > line.allocated:
+            raise NotShippable(
+                f"Only {line.allocated} unit(s) of line {line_id} are allocated.",
+                fields={"lines": {str(line_id): f"at most {line.allocated}"}},
+            )
+        released = _release(line, quantity, kind=StockMovement.Kind.SHIPMENT, actor=actor)
+        for stock, units in released:
+            Stock.objects.filter(pk=stock.pk).update(on_hand=F("on_hand") - units)
+            shipment_lines.append(
+                ShipmentLine(shipment=shipment, order_line=line, stock=stock, quantity=units)
+            )
+        line.allocated -= quantity
+        line.shipped += quantity
+        events.append(
+            line_change(
+                line, kind=OrderEvent.Kind.SHIPPED, quantity=quantity, actor=actor, message=tracking
+            )
+        )
+        line.save(update_fields=["allocated", "shipped", "status"])
+    ShipmentLine.objects.bulk_create(shipment_lines)
+    OrderEvent.objects.bulk_create(events)
+    return shipment

@@ -1,0 +1,94 @@
+"""Make sure the PostgreSQL and Redis the test suite needs are up, starting them if installed.
+
+Exits non-zero at once, saying what is missing and how to get it, if a server is absent.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import subprocess
+import sys
+import time
+from urllib.parse import urlparse
+
+import psycopg
+import redis
+
+DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/backorder")
+REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def postgres_up() -> bool:
+    url = urlparse(DATABASE_URL)
+    try:
+        with psycopg.connect(
+            host=url.hostname or "127.0.0.1",
+            port=url.port or 5432,
+            user=url.username or "postgres",
+            password=url.password,
+            dbname="postgres",
+            connect_timeout=3,
+        ):
+            return True
+    except psycopg.OperationalError:
+        return False
+
+
+def redis_up() -> bool:
+    try:
+        return bool(redis.Redis.from_url(REDIS_URL, socket_connect_timeout=3).ping())
+    except redis.RedisError:
+        return False
+
+
+def start_postgres() -> None:
+    clusters = sorted(glob.glob("/etc/postgresql/*/main"))
+    if not shutil.which("pg_ctlcluster") or not clusters:
+        sys.exit(
+            f"PostgreSQL is not reachable at {DATABASE_URL} and is not installed here.\n"
+            "Install it with: apt-get install postgresql   (or set TEST_DATABASE_URL)"
+        )
+    version = clusters[-1].split("/")[3]
+    subprocess.run(
+        ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "start"], check=False
+    )
+
+
+def start_redis() -> None:
+    if not shutil.which("redis-server"):
+        sys.exit(
+            f"Redis is not reachable at {REDIS_URL} and is not installed here.\n"
+            "Install it with: apt-get install redis-server   (or set REDIS_URL)"
+        )
+    os.makedirs("/var/lib/redis", exist_ok=True)
+    subprocess.run(
+        ["redis-server", "--daemonize", "yes", "--bind", "127.0.0.1", "--port", "6379",
+         "--save", "", "--appendonly", "no"],
+        check=False,
+    )
+
+
+def wait_for(check, name: str) -> None:
+    for _ in range(60):
+        if check():
+            return
+        time.sleep(0.5)
+    sys.exit(f"{name} did not come up in 30 seconds.")
+
+
+def main() -> None:
+    if not postgres_up():
+        print("PostgreSQL is down; starting it.")
+        start_postgres()
+        wait_for(postgres_up, "PostgreSQL")
+    if not redis_up():
+        print("Redis is down; starting it.")
+        start_redis()
+        wait_for(redis_up, "Redis")
+    print(f"PostgreSQL and Redis are up ({DATABASE_URL}, {REDIS_URL}).")
+
+
+if __name__ == "__main__":
+    main()

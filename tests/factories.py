@@ -1,0 +1,38 @@
+from decimal import Decimal
+
+import factory
+from django.contrib.auth import get_user_model
+
+from inventory.models import Product, Warehouse
+
+
+class WarehouseFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Warehouse
+
+    code = factory.Sequence(lambda n: f"wh{n}")
+    name = factory.Sequence(lambda n: f"Warehouse {n}")
+    priority = 0
+
+
+class ProductFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Product
+
+    sku = factory.Sequence(lambda n: f"SKU-{n:05d}")
+    name = factory.Sequence(lambda n: f"Product {n}")
+    price = Decimal("100000")
+    backorder_policy = Product.BackorderPolicy.BACKORDER
+    lead_time_days = 14
+
+
+class StaffFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        django_get_or_create = ("username",)
+
+    username = factory.Sequence(lambda n: f"staff{n}")
+    email = factory.LazyAttribute(lambda u: f"{u.username}@example.com")
+    is_staff = True
+    is_superuser = True
+    password = factory.PostGenerationMethodCall("set_password", "correct-horse-battery")
