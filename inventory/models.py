@@ -152,7 +152,7 @@ class StockMovement(models.Model):
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.quantity:+d} {self.stock}"
 
-    def save(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def save(self, *args, **kwargs):
         if self.pk is not None:
             raise ValueError("The stock ledger is append-only.")
         super().save(*args, **kwargs)

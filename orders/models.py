@@ -77,7 +77,9 @@ class OrderLine(models.Model):
         indexes = [
             # The backorder queue of one product.
             models.Index(
-                fields=["product", "id"], condition=Q(backordered__gt=0), name="line_backorder_queue"
+                fields=["product", "id"],
+                condition=Q(backordered__gt=0),
+                name="line_backorder_queue",
             ),
         ]
 
