@@ -186,17 +186,27 @@ def plan_order(
         if line.quantity <= 0:
             raise ValueError("Line quantities must be positive.")
         product = rules[line.product_id]
-
-        def refuse(code: RefusalCode, message: str, *, _index: int = index) -> None:
-            refusals.append(Refusal(_index, line.product_id, code, message))
-
         if product.max_per_order is not None and (
             ordered_per_product[line.product_id] > product.max_per_order
         ):
-            refuse(RefusalCode.MAX_PER_ORDER, f"At most {product.max_per_order} per order.")
+            refusals.append(
+                Refusal(
+                    index,
+                    line.product_id,
+                    RefusalCode.MAX_PER_ORDER,
+                    f"At most {product.max_per_order} per order.",
+                )
+            )
             continue
         if not product.is_released(today) and product.policy is not Policy.PREORDER:
-            refuse(RefusalCode.NOT_RELEASED, f"Not on sale before {product.release_date}.")
+            refusals.append(
+                Refusal(
+                    index,
+                    line.product_id,
+                    RefusalCode.NOT_RELEASED,
+                    f"Not on sale before {product.release_date}.",
+                )
+            )
             continue
 
         preordered = product.takes_preorders(today)
@@ -204,16 +214,23 @@ def plan_order(
         shortfall = line.quantity - sum(units for _, units in allocations)
         if shortfall:
             if product.policy is Policy.DENY:
-                refuse(RefusalCode.OUT_OF_STOCK, "Out of stock.")
+                refusals.append(
+                    Refusal(index, line.product_id, RefusalCode.OUT_OF_STOCK, "Out of stock.")
+                )
                 continue
             already = backordered_per_product[line.product_id]
             if product.backorder_limit is not None and (
                 already + shortfall > product.backorder_limit
             ):
                 room = max(product.backorder_limit - already, 0)
-                refuse(
-                    RefusalCode.BACKORDER_LIMIT,
-                    f"Only {room} more can be {'pre-ordered' if preordered else 'backordered'}.",
+                verb = "pre-ordered" if preordered else "backordered"
+                refusals.append(
+                    Refusal(
+                        index,
+                        line.product_id,
+                        RefusalCode.BACKORDER_LIMIT,
+                        f"Only {room} more can be {verb}.",
+                    )
                 )
                 continue
             backordered_per_product[line.product_id] = already + shortfall
@@ -257,10 +274,14 @@ def release_allocations(
 
     `allocations` are (stock id, warehouse priority, units); returns (stock id, units).
     """
+    if quantity < 0:
+        raise ValueError("Cannot release a negative quantity.")
     released: list[tuple[int, int]] = []
     for stock_id, _, units in sorted(allocations, key=lambda a: (a[1], -a[0])):
         if quantity == 0:
             break
+        if units <= 0:
+            continue
         taken = min(units, quantity)
         released.append((stock_id, taken))
         quantity -= taken
