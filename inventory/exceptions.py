@@ -52,7 +52,9 @@ class OrderRefused(BackorderError):
         first = refusals[0]
         super().__init__(
             first.message,
-            fields={f"lines[{r.line_index}]": {"code": r.code, "message": r.message} for r in refusals},
+            fields={
+                f"lines[{r.line_index}]": {"code": r.code, "message": r.message} for r in refusals
+            },
         )
         self.refusals = tuple(refusals)
         self.code = str(first.code)

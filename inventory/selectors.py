@@ -65,7 +65,13 @@ def stock_drift() -> list[Drift]:
         "pk", "allocated"
     ):
         if line_rows.get(line_id, 0) != allocated:
-            drift.append(Drift(f"order line {line_id} allocated vs allocation rows", line_rows.get(line_id, 0), allocated))
+            drift.append(
+                Drift(
+                    f"order line {line_id} allocated vs allocation rows",
+                    line_rows.get(line_id, 0),
+                    allocated,
+                )
+            )
     orphaned = set(line_rows) - set(
         OrderLine.objects.filter(allocated__gt=0).values_list("pk", flat=True)
     )

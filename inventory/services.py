@@ -20,16 +20,23 @@ from orders.lifecycle import line_change
 from orders.models import OrderEvent, OrderLine
 
 MAX_QUANTITY = 1_000_000
+# Django's bulk_update writes one CASE branch per row: cost grows with the square of the
+# batch, so large updates go in slices.
+UPDATE_BATCH_SIZE = 200
 
 
 def warehouse_default() -> Warehouse:
     warehouse = Warehouse.objects.filter(is_default=True).first()
     if warehouse is None:
-        raise ValidationFailed("No default warehouse is configured.", fields={"warehouse": "required"})
+        raise ValidationFailed(
+            "No default warehouse is configured.", fields={"warehouse": "required"}
+        )
     return warehouse
 
 
-def check_quantity(quantity: object, *, field: str = "quantity", allow_negative: bool = False) -> int:
+def check_quantity(
+    quantity: object, *, field: str = "quantity", allow_negative: bool = False
+) -> int:
     if isinstance(quantity, bool) or not isinstance(quantity, int):
         raise ValidationFailed("Quantity must be a whole number.", fields={field: "not an integer"})
     if abs(quantity) > MAX_QUANTITY:
@@ -108,7 +115,7 @@ def stock_receive(
     reference: str = "",
     actor: Any = None,
 ) -> StockMovement:
-    """Book goods arriving into stock; backorders are filled after commit. Takes the product lock."""
+    """Book goods arriving into stock; backorders fill after commit. Takes the product lock."""
     check_quantity(quantity)
     return _change_on_hand(
         product=product,
@@ -162,7 +169,9 @@ def stock_return(
     """Put returned, resellable goods back on hand. Takes the product lock."""
     check_quantity(quantity)
     if order_line is not None and order_line.product_id != product.pk:
-        raise ValidationFailed("The order line is for another product.", fields={"order_line": "mismatch"})
+        raise ValidationFailed(
+            "The order line is for another product.", fields={"order_line": "mismatch"}
+        )
     return _change_on_hand(
         product=product,
         warehouse=warehouse,
@@ -225,7 +234,7 @@ def allocations_apply(
         Allocation.objects.filter(pk__in=emptied).delete()
     kept = [a for a in to_update.values() if a.quantity]
     if kept:
-        Allocation.objects.bulk_update(kept, ["quantity"])
+        Allocation.objects.bulk_update(kept, ["quantity"], batch_size=UPDATE_BATCH_SIZE)
     for stock_id, units in per_stock.items():
         if units:
             Stock.objects.filter(pk=stock_id).update(allocated=F("allocated") + units)
@@ -290,10 +299,14 @@ def product_reallocate(*, product_id: int, today: date | None = None) -> int:
         line.allocated += fill.allocated
         line.backordered -= fill.allocated
         events.append(
-            line_change(line, kind=OrderEvent.Kind.ALLOCATED, quantity=fill.allocated, preorder=False)
+            line_change(
+                line, kind=OrderEvent.Kind.ALLOCATED, quantity=fill.allocated, preorder=False
+            )
         )
         changes.extend((line, stocks[stock_id], units) for stock_id, units in fill.allocations)
-    OrderLine.objects.bulk_update(lines.values(), ["allocated", "backordered", "status"])
+    OrderLine.objects.bulk_update(
+        lines.values(), ["allocated", "backordered", "status"], batch_size=UPDATE_BATCH_SIZE
+    )
     allocations_apply(changes=changes, kind=StockMovement.Kind.ALLOCATION)
     OrderEvent.objects.bulk_create(events)
     return sum(fill.allocated for fill in fills)

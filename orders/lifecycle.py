@@ -16,7 +16,7 @@ Status = OrderLine.Status
 
 _TERMINAL = {Status.SHIPPED, Status.CANCELLED}
 _OPEN = {Status.ALLOCATED, Status.BACKORDERED, Status.PREORDERED}
-ALLOWED: dict[str, set[str]] = {
+ALLOWED: dict[str, set[Status]] = {
     "": _OPEN,
     Status.ALLOCATED: _OPEN | _TERMINAL,
     Status.BACKORDERED: _OPEN | _TERMINAL,

@@ -46,7 +46,8 @@ def _clean_text(value: object, *, field: str, max_length: int) -> str:
     value = value.strip()
     if _CONTROL.search(value):
         raise ValidationFailed(
-            f"{field.capitalize()} contains control characters.", fields={field: "invalid characters"}
+            f"{field.capitalize()} contains control characters.",
+            fields={field: "invalid characters"},
         )
     if len(value) > max_length:
         raise ValidationFailed(
@@ -62,10 +63,14 @@ def _validate_order(
     try:
         validate_email(email)
     except ValidationError:
-        raise ValidationFailed("Enter a valid email address.", fields={"email": "invalid"}) from None
+        raise ValidationFailed(
+            "Enter a valid email address.", fields={"email": "invalid"}
+        ) from None
     name = _clean_text(name, field="name", max_length=200)
     if locale not in Order.Locale.values:
-        raise ValidationFailed("Unknown locale.", fields={"locale": f"one of {Order.Locale.values}"})
+        raise ValidationFailed(
+            "Unknown locale.", fields={"locale": f"one of {Order.Locale.values}"}
+        )
     if not lines:
         raise ValidationFailed("An order needs at least one line.", fields={"lines": "required"})
     if len(lines) > MAX_LINES:
@@ -184,7 +189,13 @@ def _order_place_locked(
         )
         for planned in plan.lines
     ]
-    events = [OrderEvent(order=order, kind=OrderEvent.Kind.PLACED, actor=actor if getattr(actor, "pk", None) else None)]
+    events = [
+        OrderEvent(
+            order=order,
+            kind=OrderEvent.Kind.PLACED,
+            actor=actor if getattr(actor, "pk", None) else None,
+        )
+    ]
     for line, planned in zip(lines, plan.lines, strict=True):
         line.allocated, line.backordered = planned.allocated, planned.backordered
         kind = (
@@ -308,7 +319,11 @@ def shipment_create(
     order_lines = {line.pk: line for line in order.lines.select_for_update()}
     if order.ship_complete and any(line.backordered for line in order_lines.values()):
         raise NotShippable("This order ships complete and part of it is still backordered.")
-    shipment = Shipment.objects.create(order=order, tracking=tracking.strip()[:100], actor=actor if getattr(actor, "pk", None) else None)
+    shipment = Shipment.objects.create(
+        order=order,
+        tracking=tracking.strip()[:100],
+        actor=actor if getattr(actor, "pk", None) else None,
+    )
     shipment_lines: list[ShipmentLine] = []
     events: list[OrderEvent] = []
     for line_id, quantity in wanted.items():

@@ -1,6 +1,7 @@
 from datetime import timedelta
 from decimal import Decimal
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
@@ -11,7 +12,7 @@ from inventory.models import Product, Warehouse
 from orders.services import LineRequest, order_place
 
 DEMO_USERNAME = "staff"
-DEMO_PASSWORD = "backorder-demo"
+DEMO_PASSWORD = "backorder-demo"  # noqa: S105 - the printed demo login of `make run`
 
 CUSTOMERS = [
     ("Ayu Lestari", "ayu@example.com", "id"),
@@ -26,7 +27,7 @@ CUSTOMERS = [
 class Command(BaseCommand):
     help = "Load the demo catalogue, stock and orders (once), and the demo staff login."
 
-    def handle(self, *args, **options):
+    def handle(self, *args: object, **options: object) -> None:
         self._staff()
         if Product.objects.filter(sku="HOODIE-SE").exists():
             self.stdout.write("Demo data already loaded.")
@@ -36,6 +37,10 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS("Demo catalogue, stock and orders loaded."))
 
     def _staff(self) -> None:
+        if not settings.DEBUG:
+            # A known password is only acceptable on a developer's machine.
+            self.stdout.write("DEBUG is off: no demo staff login created.")
+            return
         User = get_user_model()
         if not User.objects.filter(username=DEMO_USERNAME).exists():
             User.objects.create_superuser(DEMO_USERNAME, "staff@example.com", DEMO_PASSWORD)

@@ -6,7 +6,7 @@ from inventory.selectors import stock_drift
 class Command(BaseCommand):
     help = "Replay the stock ledger and compare it and the allocation rows with the counters."
 
-    def handle(self, *args, **options):
+    def handle(self, *args: object, **options: object) -> None:
         drift = stock_drift()
         if drift:
             for problem in drift:
