@@ -37,6 +37,9 @@ class StockInline(admin.TabularInline):
     def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
 
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
     @admin.display(description="Free")
     def free(self, stock: Stock) -> int:
         return stock.free
@@ -85,7 +88,7 @@ class ProductAdmin(admin.ModelAdmin):
         ),
     )
 
-    def get_queryset(self, request: HttpRequest):  # type: ignore[no-untyped-def]
+    def get_queryset(self, request: HttpRequest):
         from orders.models import OrderLine
 
         backordered = (
@@ -118,7 +121,7 @@ class ProductAdmin(admin.ModelAdmin):
         return product.total_backordered  # type: ignore[attr-defined]
 
     @admin.action(description="Fill backorders from free stock now")
-    def reallocate(self, request: HttpRequest, queryset) -> None:  # type: ignore[no-untyped-def]
+    def reallocate(self, request: HttpRequest, queryset) -> None:
         total = 0
         for product in queryset.order_by("pk"):
             total += services.product_reallocate(product_id=product.pk)
@@ -166,6 +169,10 @@ class StockAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        # Counters change only through the services (see "Receive or adjust stock").
+        return False
+
     def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
 
@@ -173,7 +180,7 @@ class StockAdmin(admin.ModelAdmin):
     def free(self, stock: Stock) -> int:
         return stock.free
 
-    def get_urls(self):  # type: ignore[no-untyped-def]
+    def get_urls(self):
         return [
             path(
                 "change-stock/",
@@ -186,7 +193,9 @@ class StockAdmin(admin.ModelAdmin):
     def change_stock_view(self, request: HttpRequest) -> HttpResponse:
         if not request.user.has_perm("inventory.change_stock"):
             raise PermissionDenied
-        initial = {"warehouse": Warehouse.objects.filter(is_default=True).first()}
+        initial: dict[str, object] = {
+            "warehouse": Warehouse.objects.filter(is_default=True).first()
+        }
         if "product" in request.GET:
             initial["product"] = request.GET["product"]
         form = StockChangeForm(request.POST or None, initial=initial)
@@ -246,5 +255,10 @@ class StockMovementAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 class AllocationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("order_line", "stock", "quantity")
     search_fields = ("order_line__order__number", "stock__product__sku")
-    list_select_related = ("order_line__order", "order_line__product", "stock__product", "stock__warehouse")
+    list_select_related = (
+        "order_line__order",
+        "order_line__product",
+        "stock__product",
+        "stock__warehouse",
+    )
     list_filter = (("stock__warehouse", admin.RelatedOnlyFieldListFilter),)

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from django.contrib import admin, messages
-from django.db.models import Sum
+from django.db.models import OuterRef, Subquery, Sum
 from django.http import HttpRequest
 
 from inventory.admin import ReadOnlyAdminMixin
@@ -32,7 +32,16 @@ class OrderLineInline(ReadOnlyInline):
 
 class OrderEventInline(ReadOnlyInline):
     model = OrderEvent
-    fields = ("created_at", "kind", "line", "quantity", "status_before", "status_after", "message", "actor")
+    fields = (
+        "created_at",
+        "kind",
+        "line",
+        "quantity",
+        "status_before",
+        "status_after",
+        "message",
+        "actor",
+    )
     readonly_fields = fields
 
 
@@ -69,11 +78,19 @@ class OrderAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
 
-    def get_queryset(self, request: HttpRequest):  # type: ignore[no-untyped-def]
+    def get_queryset(self, request: HttpRequest):
+        # Subqueries, not joins: the changelist's line filters join the lines again, and a
+        # joined Sum would be multiplied by the matching lines.
+        totals = OrderLine.objects.filter(order=OuterRef("pk")).order_by().values("order")
         return (
             super()
             .get_queryset(request)
-            .annotate(total_units=Sum("lines__quantity"), total_backordered=Sum("lines__backordered"))
+            .annotate(
+                total_units=Subquery(totals.annotate(units=Sum("quantity")).values("units")),
+                total_backordered=Subquery(
+                    totals.annotate(units=Sum("backordered")).values("units")
+                ),
+            )
         )
 
     @admin.display(description="Units", ordering="total_units")
@@ -94,13 +111,14 @@ class OrderLineAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     actions = ["cancel_backordered", "cancel_all"]
 
     def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        # Needed for the actions; the form itself shows every field read-only.
-        return request.user.has_perm("orders.change_orderline")
+        # The changelist actions need it; a line's own form stays view-only, since saving it
+        # would write back counters read before the services last changed them.
+        return obj is None and request.user.has_perm("orders.change_orderline")
 
-    def get_readonly_fields(self, request: HttpRequest, obj: object = None):  # type: ignore[no-untyped-def]
+    def get_readonly_fields(self, request: HttpRequest, obj: object = None):
         return [field.name for field in self.model._meta.fields]
 
-    def _cancel(self, request: HttpRequest, queryset, *, backordered_only: bool) -> None:  # type: ignore[no-untyped-def]
+    def _cancel(self, request: HttpRequest, queryset, *, backordered_only: bool) -> None:
         cancelled, refused = 0, []
         for line in queryset.order_by("pk"):
             quantity = line.backordered if backordered_only else line.backordered + line.allocated
@@ -122,11 +140,13 @@ class OrderLineAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             self.message_user(request, problem, messages.ERROR)
 
     @admin.action(description="Cancel backordered units", permissions=["change"])
-    def cancel_backordered(self, request: HttpRequest, queryset) -> None:  # type: ignore[no-untyped-def]
+    def cancel_backordered(self, request: HttpRequest, queryset) -> None:
         self._cancel(request, queryset, backordered_only=True)
 
-    @admin.action(description="Cancel all unshipped units (frees allocated stock)", permissions=["change"])
-    def cancel_all(self, request: HttpRequest, queryset) -> None:  # type: ignore[no-untyped-def]
+    @admin.action(
+        description="Cancel all unshipped units (frees allocated stock)", permissions=["change"]
+    )
+    def cancel_all(self, request: HttpRequest, queryset) -> None:
         self._cancel(request, queryset, backordered_only=False)
 
 
