@@ -1,0 +1,168 @@
+"""Order placement under real concurrency: threads, each with its own PostgreSQL connection.
+
+`_oversell_scenario` is the test; it is run once against `order_place` and once against a
+naive read-modify-write placement, to show that the test catches the lost-update bug.
+"""
+
+import random
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from django.db import connection, transaction
+from django.db.models import Sum
+
+from inventory import services as inventory_services
+from inventory.exceptions import OrderRefused
+from inventory.models import Allocation, Product, Stock, Warehouse
+from inventory.selectors import stock_drift
+from orders.models import Order, OrderLine, RefusedDemand
+from orders.services import LineRequest, order_place
+from tests.factories import ProductFactory
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+THREADS = 50
+ORDERS_PER_THREAD = 4  # 200 orders in all
+STOCK = 50
+
+
+def _in_threads(threads: int, work: Callable[[int], None]) -> list[BaseException]:
+    """Run `work(thread_index)` in `threads` threads released together; return their errors."""
+    start = threading.Barrier(threads)
+    errors: list[BaseException] = []
+
+    def run(index: int) -> None:
+        try:
+            start.wait()
+            work(index)
+        except BaseException as error:  # collected, and asserted empty by the caller
+            errors.append(error)
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        list(pool.map(run, range(threads)))
+    return errors
+
+
+def _place_one(sku: str, index: int) -> None:
+    order_place(
+        email=f"buyer{index}@example.com",
+        name=f"Buyer {index}",
+        lines=[LineRequest(sku, 1)],
+    )
+
+
+def _naive_place_one(barrier: threading.Barrier, sku: str, index: int) -> None:
+    """The classic bug: read free stock, decide, write back absolute counters, no lock."""
+    product = Product.objects.get(sku=sku)
+    stock = Stock.objects.get(product=product)
+    free = stock.on_hand - stock.allocated
+    barrier.wait()  # every thread has read before any writes: the race, made certain
+    with transaction.atomic():
+        order = Order.objects.create(email=f"buyer{index}@example.com", name=f"Buyer {index}")
+        allocated = 1 if free >= 1 else 0
+        line = OrderLine.objects.create(
+            order=order,
+            product=product,
+            quantity=1,
+            allocated=allocated,
+            backordered=1 - allocated,
+            status="allocated" if allocated else "backordered",
+            unit_price=product.price,
+        )
+        if allocated:
+            Allocation.objects.create(order_line=line, stock=stock, quantity=1)
+            stock.allocated += 1
+            stock.save(update_fields=["allocated"])
+
+
+def _oversell_scenario(place_one: Callable[[str, int], None]) -> None:
+    """200 simultaneous single-unit orders against 50 units."""
+    product = ProductFactory(sku="HOODIE-SE")
+    inventory_services.stock_receive(product=product, quantity=STOCK)
+
+    def work(thread: int) -> None:
+        for n in range(ORDERS_PER_THREAD):
+            place_one("HOODIE-SE", thread * ORDERS_PER_THREAD + n)
+
+    errors = _in_threads(THREADS, work)
+
+    assert errors == []
+    lines = OrderLine.objects.filter(product=product)
+    assert lines.count() == THREADS * ORDERS_PER_THREAD
+    assert lines.aggregate(a=Sum("allocated"), b=Sum("backordered")) == {"a": 50, "b": 150}
+    stock = Stock.objects.get(product=product)
+    assert (stock.on_hand, stock.allocated) == (STOCK, STOCK)
+    assert Allocation.objects.filter(stock=stock).aggregate(s=Sum("quantity"))["s"] == STOCK
+    assert stock_drift() == []
+
+
+def test_two_hundred_simultaneous_orders_never_oversell_fifty_units(default_warehouse):
+    _oversell_scenario(_place_one)
+
+
+def test_the_oversell_test_catches_a_naive_read_modify_write(default_warehouse):
+    barrier = threading.Barrier(THREADS)
+
+    def naive(sku: str, index: int) -> None:
+        _naive_place_one(barrier, sku, index)
+
+    with pytest.raises(AssertionError):
+        _oversell_scenario(naive)
+
+
+def test_baskets_of_several_skus_in_shuffled_order_do_not_deadlock(default_warehouse):
+    second = Warehouse.objects.create(code="sby", name="Surabaya", priority=10)
+    skus = [f"SKU-{n}" for n in range(5)]
+    for sku in skus:
+        product = ProductFactory(sku=sku)
+        inventory_services.stock_receive(product=product, quantity=20)
+        inventory_services.stock_receive(product=product, quantity=10, warehouse=second)
+    threads, baskets_per_thread = 16, 6
+
+    def work(thread: int) -> None:
+        rng = random.Random(thread)
+        for n in range(baskets_per_thread):
+            basket = rng.sample(skus, k=rng.randint(2, len(skus)))
+            order_place(
+                email=f"t{thread}-{n}@example.com",
+                name=f"Thread {thread}",
+                lines=[LineRequest(sku, rng.randint(1, 3)) for sku in basket],
+            )
+
+    errors = _in_threads(threads, work)
+
+    assert errors == []
+    assert Order.objects.count() == threads * baskets_per_thread
+    for sku in skus:
+        lines = OrderLine.objects.filter(product__sku=sku)
+        totals = lines.aggregate(q=Sum("quantity"), a=Sum("allocated"), b=Sum("backordered"))
+        assert totals["a"] == min(totals["q"], 30)
+        assert totals["a"] + totals["b"] == totals["q"]
+        stocks = Stock.objects.filter(product__sku=sku)
+        assert sum(s.allocated for s in stocks) == totals["a"]
+    assert stock_drift() == []
+
+
+def test_backorder_cap_holds_under_concurrency(default_warehouse):
+    product = ProductFactory(sku="CAPPED", backorder_limit=30)
+    threads, accepted, refused = 60, [], []
+
+    def work(thread: int) -> None:
+        try:
+            _place_one("CAPPED", thread)
+        except OrderRefused as refusal:
+            refused.append(refusal.code)
+        else:
+            accepted.append(thread)
+
+    errors = _in_threads(threads, work)
+
+    assert errors == []
+    assert (len(accepted), len(refused)) == (30, 30)
+    assert set(refused) == {"backorder_limit"}
+    assert OrderLine.objects.filter(product=product).aggregate(b=Sum("backordered"))["b"] == 30
+    assert RefusedDemand.objects.filter(product=product, reason="backorder_limit").count() == 30

@@ -1,0 +1,365 @@
+import pytest
+from django.contrib import admin
+from django.contrib.messages import get_messages
+from django.urls import reverse
+
+from inventory.models import Allocation, Stock, StockMovement
+from inventory.selectors import stock_drift
+from inventory.services import stock_receive
+from orders.models import Order, OrderEvent, OrderLine, RefusedDemand, Shipment, ShipmentLine
+from orders.services import LineRequest, order_place, shipment_create
+from tests.factories import ProductFactory, StaffFactory
+
+CHANGE_STOCK = "admin:inventory_stock_change_stock"
+
+
+def snapshot() -> dict:
+    return {
+        "orders": Order.objects.count(),
+        "lines": list(
+            OrderLine.objects.order_by("pk").values_list(
+                "pk", "status", "allocated", "backordered", "shipped", "cancelled"
+            )
+        ),
+        "events": OrderEvent.objects.count(),
+        "movements": StockMovement.objects.count(),
+        "allocations": list(
+            Allocation.objects.order_by("pk").values_list("pk", "stock_id", "quantity")
+        ),
+        "stocks": list(Stock.objects.order_by("pk").values_list("pk", "on_hand", "allocated")),
+        "shipments": Shipment.objects.count(),
+    }
+
+
+def place(product, quantity: int) -> Order:
+    return order_place(
+        email="ayu@example.com", name="Ayu", lines=[LineRequest(product.sku, quantity)]
+    )
+
+
+@pytest.fixture
+def superuser(db):
+    return StaffFactory(username="boss")
+
+
+@pytest.fixture
+def admin_client(client, superuser):
+    client.force_login(superuser)
+    return client
+
+
+@pytest.fixture
+def shop(hoodie, default_warehouse, superuser):
+    """A row in every admin table: stock, orders, a shipment, refused demand."""
+    stock_receive(product=hoodie, quantity=3, actor=superuser)
+    shipped = place(hoodie, 1)
+    shipment_create(order=shipped, lines=[(shipped.lines.get().pk, 1)], tracking="JNE-1")
+    place(hoodie, 4)
+    RefusedDemand.objects.create(product=hoodie, quantity=2, reason="out_of_stock")
+    return hoodie
+
+
+def test_every_changelist_renders(admin_client, shop):
+    # given
+    assert Shipment.objects.exists()
+    assert ShipmentLine.objects.exists()
+    assert Allocation.objects.exists()
+    models = list(admin.site._registry)
+    assert len(models) >= 11
+
+    for model in models:
+        opts = model._meta
+        url = reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist")
+
+        # when
+        response = admin_client.get(url)
+
+        # then
+        assert response.status_code == 200, url
+
+
+def test_every_change_page_renders(admin_client, shop):
+    for model in admin.site._registry:
+        opts = model._meta
+        obj = model._default_manager.order_by("pk").first()
+        if obj is None:
+            continue
+        url = reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[obj.pk])
+
+        # when
+        response = admin_client.get(url)
+
+        # then
+        assert response.status_code == 200, url
+
+
+def test_product_change_page_renders(admin_client, shop):
+    # when
+    response = admin_client.get(reverse("admin:inventory_product_change", args=[shop.pk]))
+
+    # then
+    assert response.status_code == 200
+    assert b"HOODIE-SE" in response.content
+
+
+def test_change_stock_form_renders(admin_client, hoodie):
+    # when
+    response = admin_client.get(reverse(CHANGE_STOCK), {"product": hoodie.pk})
+
+    # then
+    assert response.status_code == 200
+    assert response.context["form"].initial["product"] == str(hoodie.pk)
+
+
+def test_change_stock_receipt(admin_client, superuser, hoodie, default_warehouse):
+    # when
+    response = admin_client.post(
+        reverse(CHANGE_STOCK),
+        {
+            "product": hoodie.pk,
+            "warehouse": default_warehouse.pk,
+            "kind": "receipt",
+            "quantity": 7,
+            "reference": "DN-42",
+        },
+    )
+
+    # then
+    assert response.status_code == 302
+    assert response["Location"] == reverse("admin:inventory_stock_changelist")
+    stock = Stock.objects.get(product=hoodie, warehouse=default_warehouse)
+    assert (stock.on_hand, stock.allocated) == (7, 0)
+    movement = StockMovement.objects.get()
+    assert (movement.kind, movement.quantity, movement.reference, movement.actor) == (
+        "receipt",
+        7,
+        "DN-42",
+        superuser,
+    )
+    assert [str(m) for m in get_messages(response.wsgi_request)] == [
+        "HOODIE-SE at main: +7 (Goods received)."
+    ]
+    assert stock_drift() == []
+
+
+def test_change_stock_adjustment_below_allocated_shows_error(
+    admin_client, hoodie, default_warehouse
+):
+    # given
+    stock_receive(product=hoodie, quantity=5)
+    place(hoodie, 3)
+    before = snapshot()
+
+    # when
+    response = admin_client.post(
+        reverse(CHANGE_STOCK),
+        {
+            "product": hoodie.pk,
+            "warehouse": default_warehouse.pk,
+            "kind": "adjustment",
+            "quantity": -3,
+            "reason": "Lost",
+        },
+    )
+
+    # then
+    assert response.status_code == 200
+    assert response.context["form"].non_field_errors() == ["On hand would be 2 but 3 is allocated."]
+    assert b"On hand would be 2 but 3 is allocated." in response.content
+    assert snapshot() == before
+    assert stock_drift() == []
+
+
+def test_change_stock_adjustment_without_reason_shows_error(
+    admin_client, hoodie, default_warehouse
+):
+    # given
+    stock_receive(product=hoodie, quantity=5)
+    before = snapshot()
+
+    # when
+    response = admin_client.post(
+        reverse(CHANGE_STOCK),
+        {
+            "product": hoodie.pk,
+            "warehouse": default_warehouse.pk,
+            "kind": "adjustment",
+            "quantity": -1,
+            "reason": "",
+        },
+    )
+
+    # then
+    assert response.status_code == 200
+    assert response.context["form"].errors == {"reason": ["Say why the stock changes."]}
+    assert snapshot() == before
+
+
+def test_change_stock_needs_permission(client, hoodie, default_warehouse):
+    # given
+    clerk = StaffFactory(username="clerk", is_superuser=False)
+    client.force_login(clerk)
+    before = snapshot()
+
+    # when
+    get = client.get(reverse(CHANGE_STOCK))
+    post = client.post(
+        reverse(CHANGE_STOCK),
+        {
+            "product": hoodie.pk,
+            "warehouse": default_warehouse.pk,
+            "kind": "receipt",
+            "quantity": 7,
+        },
+    )
+
+    # then
+    assert get.status_code == 403
+    assert post.status_code == 403
+    assert snapshot() == before
+
+
+def test_orderline_action_cancel_backordered(admin_client, superuser, hoodie, default_warehouse):
+    # given
+    stock_receive(product=hoodie, quantity=2)
+    partly = place(hoodie, 5).lines.get()
+    waiting = place(hoodie, 1).lines.get()  # fully backordered: the stock is taken
+    stock = Stock.objects.get(product=hoodie)
+
+    # when
+    response = admin_client.post(
+        reverse("admin:orders_orderline_changelist"),
+        {
+            "action": "cancel_backordered",
+            "_selected_action": [partly.pk, waiting.pk],
+            "index": 0,
+        },
+    )
+
+    # then
+    assert response.status_code == 302
+    partly.refresh_from_db()
+    waiting.refresh_from_db()
+    assert (partly.status, partly.allocated, partly.backordered, partly.cancelled) == (
+        "allocated",
+        2,
+        0,
+        3,
+    )
+    assert (waiting.status, waiting.backordered, waiting.cancelled) == ("cancelled", 0, 1)
+    stock.refresh_from_db()
+    assert (stock.on_hand, stock.allocated) == (2, 2)
+    assert list(
+        OrderEvent.objects.filter(kind=OrderEvent.Kind.CANCELLED)
+        .order_by("pk")
+        .values_list("line_id", "quantity", "message", "actor")
+    ) == [
+        (partly.pk, 3, "Cancelled by staff", superuser.pk),
+        (waiting.pk, 1, "Cancelled by staff", superuser.pk),
+    ]
+    assert [str(m) for m in get_messages(response.wsgi_request)] == ["Cancelled 4 unit(s)."]
+    assert stock_drift() == []
+
+
+def test_orderline_action_cancel_backordered_skips_allocated_lines(
+    admin_client, hoodie, default_warehouse
+):
+    # given
+    stock_receive(product=hoodie, quantity=2)
+    line = place(hoodie, 2).lines.get()
+    before = snapshot()
+
+    # when
+    response = admin_client.post(
+        reverse("admin:orders_orderline_changelist"),
+        {"action": "cancel_backordered", "_selected_action": [line.pk], "index": 0},
+    )
+
+    # then
+    assert response.status_code == 302
+    assert snapshot() == before
+    assert [str(m) for m in get_messages(response.wsgi_request)] == ["Cancelled 0 unit(s)."]
+
+
+def test_stock_movement_admin_is_read_only(admin_client, hoodie, default_warehouse):
+    # given
+    movement = stock_receive(product=hoodie, quantity=5)
+    model_admin = admin.site._registry[StockMovement]
+    request = admin_client.get(reverse("admin:index")).wsgi_request
+    before = snapshot()
+
+    # when
+    add = admin_client.get(reverse("admin:inventory_stockmovement_add"))
+    add_post = admin_client.post(
+        reverse("admin:inventory_stockmovement_add"),
+        {"stock": movement.stock_id, "kind": "receipt", "quantity": 9},
+    )
+    change_post = admin_client.post(
+        reverse("admin:inventory_stockmovement_change", args=[movement.pk]),
+        {"stock": movement.stock_id, "kind": "receipt", "quantity": 9},
+    )
+    delete = admin_client.post(
+        reverse("admin:inventory_stockmovement_delete", args=[movement.pk]), {"post": "yes"}
+    )
+
+    # then
+    assert add.status_code == 403
+    assert add_post.status_code == 403
+    assert change_post.status_code == 403
+    assert delete.status_code == 403
+    assert model_admin.has_add_permission(request) is False
+    assert model_admin.has_change_permission(request, movement) is False
+    assert model_admin.has_delete_permission(request, movement) is False
+    assert snapshot() == before
+    assert StockMovement.objects.get().quantity == 5
+
+
+def test_order_changelist_units_are_not_multiplied_by_the_line_status_filter(
+    admin_client, hoodie, default_warehouse
+):
+    # given an order of two backordered lines: 2 + 3 units
+    cap = ProductFactory()
+    order_place(
+        email="ayu@example.com",
+        name="Ayu",
+        lines=[LineRequest(hoodie.sku, 2), LineRequest(cap.sku, 3)],
+    )
+    url = reverse("admin:orders_order_changelist")
+
+    # when
+    unfiltered = admin_client.get(url)
+    filtered = admin_client.get(url, {"lines__status__exact": "backordered"})
+
+    # then
+    assert [(o.total_units, o.total_backordered) for o in unfiltered.context["cl"].result_list] == [
+        (5, 5)
+    ]
+    assert filtered.status_code == 200
+    assert [(o.total_units, o.total_backordered) for o in filtered.context["cl"].result_list] == [
+        (5, 5)
+    ]
+
+
+def test_stock_and_order_line_forms_are_view_only_so_staff_cannot_bypass_the_services(
+    client, hoodie
+):
+    stock_receive(product=hoodie, quantity=2)
+    order = order_place(email="a@example.com", name="A", lines=[LineRequest("HOODIE-SE", 3)])
+    stock = Stock.objects.get(product=hoodie)
+    line = order.lines.get()
+    client.force_login(StaffFactory())
+
+    stock_form = client.post(
+        reverse("admin:inventory_stock_change", args=[stock.pk]),
+        {"on_hand": 100, "allocated": 0},
+    )
+    line_form = client.post(
+        reverse("admin:orders_orderline_change", args=[line.pk]),
+        {"allocated": 3, "backordered": 0},
+    )
+
+    assert (stock_form.status_code, line_form.status_code) == (403, 403)
+    stock.refresh_from_db()
+    line.refresh_from_db()
+    assert (stock.on_hand, stock.allocated) == (2, 2)
+    assert (line.allocated, line.backordered) == (2, 1)
