@@ -1,0 +1,143 @@
+"""Benchmarks on a scratch PostgreSQL database; prints one JSON object per figure.
+
+- order placement throughput: many threads ordering one hot SKU (the flash-sale case), and
+  baskets over several SKUs;
+- reallocation of a long backorder queue by one receipt: wall time and query count.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from urllib.parse import urlparse
+
+import psycopg
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+BASE_URL = os.environ.get("TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/backorder")
+BENCH_DB = "backorder_bench"
+
+
+def recreate_database() -> str:
+    url = urlparse(BASE_URL)
+    with psycopg.connect(
+        host=url.hostname or "127.0.0.1",
+        port=url.port or 5432,
+        user=url.username or "postgres",
+        password=url.password,
+        dbname="postgres",
+        autocommit=True,
+    ) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
+    return url._replace(path=f"/{BENCH_DB}").geturl()
+
+
+def emit(name: str, value: float, unit: str, **detail: object) -> None:
+    print(json.dumps({"name": name, "value": round(value, 3), "unit": unit, **detail}), flush=True)
+
+
+def main() -> None:
+    os.environ["TEST_DATABASE_URL"] = recreate_database()
+    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings.test"
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.db import connection, reset_queries
+    from django.test.utils import CaptureQueriesContext
+
+    call_command("migrate", verbosity=0)
+
+    from inventory.models import Product, Warehouse
+    from inventory.services import product_reallocate, stock_receive
+    from orders.models import Order, OrderLine
+    from orders.services import LineRequest, order_place
+
+    warehouse = Warehouse.objects.get(is_default=True)
+    Warehouse.objects.create(code="second", name="Second", priority=10)
+
+    def product(sku: str) -> Product:
+        return Product.objects.create(sku=sku, name=sku, price=1, lead_time_days=14)
+
+    def place(sku_list: list[str], index: int) -> None:
+        try:
+            order_place(
+                email=f"b{index}@example.com",
+                name="Bench",
+                lines=[LineRequest(sku, 1) for sku in sku_list],
+            )
+        finally:
+            connection.close()
+
+    # 1. One hot SKU, 8 threads, half the orders backordered.
+    hot = product("HOT")
+    stock_receive(product=hot, quantity=1000, warehouse=warehouse)
+    orders, threads = 2000, 8
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        list(pool.map(lambda i: place(["HOT"], i), range(orders)))
+    elapsed = time.perf_counter() - started
+    emit("order_place_hot_sku", orders / elapsed, "orders/s", orders=orders, threads=threads)
+
+    # 2. Baskets of 3 SKUs out of 10, 8 threads.
+    skus = [f"BASKET-{n}" for n in range(10)]
+    for sku in skus:
+        stock_receive(product=product(sku), quantity=500, warehouse=warehouse)
+    baskets = 1000
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        list(
+            pool.map(
+                lambda i: place([skus[i % 10], skus[(i + 3) % 10], skus[(i + 7) % 10]], i),
+                range(baskets),
+            )
+        )
+    elapsed = time.perf_counter() - started
+    emit(
+        "order_place_basket_3_skus", baskets / elapsed, "orders/s", orders=baskets, threads=threads
+    )
+
+    # 3. A queue of 20,000 backordered lines filled by one receipt.
+    queue = product("QUEUE")
+    lines = 20_000
+    # The queue is set up in bulk: what is measured is the reallocation, not 20,000 checkouts.
+    queued_orders = Order.objects.bulk_create(
+        Order(email=f"q{index}@example.com", name="Queue") for index in range(lines)
+    )
+    OrderLine.objects.bulk_create(
+        OrderLine(
+            order=order,
+            product=queue,
+            quantity=1,
+            backordered=1,
+            status=OrderLine.Status.BACKORDERED,
+            unit_price=1,
+        )
+        for order in queued_orders
+    )
+    stock_receive(product=queue, quantity=lines, warehouse=warehouse)
+    reset_queries()
+    with CaptureQueriesContext(connection) as queries:
+        started = time.perf_counter()
+        allocated = product_reallocate(product_id=queue.pk)
+        elapsed = time.perf_counter() - started
+    assert allocated == lines, allocated
+    assert not OrderLine.objects.filter(product=queue, backordered__gt=0).exists()
+    emit("reallocate_20000_lines", elapsed, "s", lines=lines, queries=len(queries))
+
+    with CaptureQueriesContext(connection) as queries:
+        started = time.perf_counter()
+        product_reallocate(product_id=queue.pk)
+        elapsed = time.perf_counter() - started
+    emit("reallocate_noop", elapsed * 1000, "ms", queries=len(queries))
+
+
+if __name__ == "__main__":
+    main()
