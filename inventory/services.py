@@ -304,9 +304,15 @@ def product_reallocate(*, product_id: int, today: date | None = None) -> int:
             )
         )
         changes.extend((line, stocks[stock_id], units) for stock_id, units in fill.allocations)
-    OrderLine.objects.bulk_update(
-        lines.values(), ["allocated", "backordered", "status"], batch_size=UPDATE_BATCH_SIZE
-    )
+    # Relative updates, one per (units, status) group: correct because the product lock is
+    # held, and a whole queue usually needs one or two statements.
+    groups: dict[tuple[int, str], list[int]] = defaultdict(list)
+    for fill in fills:
+        groups[(fill.allocated, lines[fill.line_id].status)].append(fill.line_id)
+    for (units, status), line_ids in groups.items():
+        OrderLine.objects.filter(pk__in=line_ids).update(
+            allocated=F("allocated") + units, backordered=F("backordered") - units, status=status
+        )
     allocations_apply(changes=changes, kind=StockMovement.Kind.ALLOCATION)
     OrderEvent.objects.bulk_create(events)
     return sum(fill.allocated for fill in fills)
