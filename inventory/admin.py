@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.widgets import AutocompleteSelect
 from django.core.exceptions import PermissionDenied
 from django.db.models import OuterRef, Subquery, Sum
 from django.db.models.functions import Coalesce
@@ -134,7 +135,10 @@ class StockChangeForm(forms.Form):
         ("adjustment", "Adjustment (stock count, damage, loss...)"),
         ("return", "Customer return (resellable)"),
     )
-    product = forms.ModelChoiceField(queryset=Product.objects.all())
+    product = forms.ModelChoiceField(
+        queryset=Product.objects.all(),
+        widget=AutocompleteSelect(Stock._meta.get_field("product"), admin.site),
+    )
     warehouse = forms.ModelChoiceField(queryset=Warehouse.objects.all())
     kind = forms.ChoiceField(choices=KIND_CHOICES)
     quantity = forms.IntegerField(

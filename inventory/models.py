@@ -29,15 +29,21 @@ class Warehouse(models.Model):
 
 class Product(models.Model):
     class BackorderPolicy(models.TextChoices):
-        DENY = "deny", "Refuse when out of stock"
-        BACKORDER = "backorder", "Accept backorders"
-        PREORDER = "preorder", "Accept pre-orders until release, then backorders"
+        DENY = "deny", "Deny"
+        BACKORDER = "backorder", "Backorder"
+        PREORDER = "preorder", "Pre-order"
 
     sku = models.CharField("SKU", max_length=64, unique=True)
     name = models.CharField(max_length=200)
     price = models.DecimalField(max_digits=12, decimal_places=2)
     backorder_policy = models.CharField(
-        max_length=16, choices=BackorderPolicy.choices, default=BackorderPolicy.BACKORDER
+        max_length=16,
+        choices=BackorderPolicy.choices,
+        default=BackorderPolicy.BACKORDER,
+        help_text=(
+            "When stock runs out: deny refuses the order; backorder accepts it and ships when"
+            " stock arrives; pre-order takes orders until the release date, then backorders."
+        ),
     )
     lead_time_days = models.PositiveIntegerField(
         null=True, blank=True, help_text="Days from reorder to arrival when no supply is scheduled."

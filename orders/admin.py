@@ -29,6 +29,9 @@ class OrderLineInline(ReadOnlyInline):
     readonly_fields = fields
     show_change_link = True
 
+    def get_queryset(self, request: HttpRequest):
+        return super().get_queryset(request).select_related("order", "product")
+
 
 class OrderEventInline(ReadOnlyInline):
     model = OrderEvent
@@ -43,6 +46,9 @@ class OrderEventInline(ReadOnlyInline):
         "actor",
     )
     readonly_fields = fields
+
+    def get_queryset(self, request: HttpRequest):
+        return super().get_queryset(request).select_related("line__order", "line__product", "actor")
 
 
 class ShipmentInline(ReadOnlyInline):

@@ -15,28 +15,20 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import urlparse
 
-import psycopg
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from ensure_services import maintenance_connection  # noqa: E402 - after the path is set
 
 BASE_URL = os.environ.get("TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/backorder")
 BENCH_DB = "backorder_bench"
 
 
 def recreate_database() -> str:
-    url = urlparse(BASE_URL)
-    with psycopg.connect(
-        host=url.hostname or "127.0.0.1",
-        port=url.port or 5432,
-        user=url.username or "postgres",
-        password=url.password,
-        dbname="postgres",
-        autocommit=True,
-    ) as conn:
+    with maintenance_connection(BASE_URL, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
-    return url._replace(path=f"/{BENCH_DB}").geturl()
+    return urlparse(BASE_URL)._replace(path=f"/{BENCH_DB}").geturl()
 
 
 def emit(name: str, value: float, unit: str, **detail: object) -> None:

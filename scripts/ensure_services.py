@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import time
+from typing import Any
 from urllib.parse import urlparse
 
 import psycopg
@@ -20,17 +21,22 @@ DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "postgres://postgres@127.0.0.
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
+def maintenance_connection(database_url: str, **options: Any) -> psycopg.Connection:
+    """A connection to the server's `postgres` database, for creating and dropping others."""
+    url = urlparse(database_url)
+    return psycopg.connect(
+        host=url.hostname or "127.0.0.1",
+        port=url.port or 5432,
+        user=url.username or "postgres",
+        password=url.password,
+        dbname="postgres",
+        **options,
+    )
+
+
 def postgres_up() -> bool:
-    url = urlparse(DATABASE_URL)
     try:
-        with psycopg.connect(
-            host=url.hostname or "127.0.0.1",
-            port=url.port or 5432,
-            user=url.username or "postgres",
-            password=url.password,
-            dbname="postgres",
-            connect_timeout=3,
-        ):
+        with maintenance_connection(DATABASE_URL, connect_timeout=3):
             return True
     except psycopg.OperationalError:
         return False
@@ -43,7 +49,13 @@ def redis_up() -> bool:
         return False
 
 
+LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", ""}
+
+
 def start_postgres() -> None:
+    host = urlparse(DATABASE_URL).hostname or ""
+    if host not in LOCAL_HOSTS:
+        sys.exit(f"PostgreSQL is not reachable at {DATABASE_URL}; it is not on this machine.")
     clusters = sorted(glob.glob("/etc/postgresql/*/main"))
     if not shutil.which("pg_ctlcluster") or not clusters:
         sys.exit(
@@ -57,6 +69,9 @@ def start_postgres() -> None:
 
 
 def start_redis() -> None:
+    host = urlparse(REDIS_URL).hostname or ""
+    if host not in LOCAL_HOSTS:
+        sys.exit(f"Redis is not reachable at {REDIS_URL}; it is not on this machine.")
     if not shutil.which("redis-server"):
         sys.exit(
             f"Redis is not reachable at {REDIS_URL} and is not installed here.\n"
@@ -86,7 +101,7 @@ def wait_for(check, name: str) -> None:
         if check():
             return
         time.sleep(0.5)
-    sys.exit(f"{name} did not come up in 30 seconds.")
+    sys.exit(f"{name} did not come up in 30 seconds; check its log and the URL above.")
 
 
 def main() -> None:

@@ -27,13 +27,15 @@ pids+=($!)
 "$PY" manage.py runserver --noreload "127.0.0.1:${PORT}" &
 pids+=($!)
 
+mask() { sed -E 's#(://[^:/@]+):[^@]*@#\1:***@#' <<<"$1"; }
+
 cat <<BANNER
 
   Backorder is running: http://localhost:${PORT}/admin/
   Demo staff login:     staff / backorder-demo
-  Database:             ${DATABASE_URL:-SQLite (var/db.sqlite3)}
-  Broker:               ${REDIS_URL:-filesystem (var/broker/)}
-  Emails:               ${EMAIL_URL:-written to var/mail/}
+  Database:             $(mask "${DATABASE_URL:-SQLite (var/db.sqlite3)}")
+  Broker:               $(mask "${REDIS_URL:-filesystem (var/broker/)}")
+  Emails:               $(mask "${EMAIL_URL:-written to var/mail/}")
   Ctrl-C stops the web server, the worker and beat.
 
 BANNER

@@ -6,29 +6,12 @@ from django.urls import reverse
 from inventory.models import Allocation, Stock, StockMovement
 from inventory.selectors import stock_drift
 from inventory.services import stock_receive
-from orders.models import Order, OrderEvent, OrderLine, RefusedDemand, Shipment, ShipmentLine
+from orders.models import Order, OrderEvent, RefusedDemand, Shipment, ShipmentLine
 from orders.services import LineRequest, order_place, shipment_create
 from tests.factories import ProductFactory, StaffFactory
+from tests.state import snapshot
 
 CHANGE_STOCK = "admin:inventory_stock_change_stock"
-
-
-def snapshot() -> dict:
-    return {
-        "orders": Order.objects.count(),
-        "lines": list(
-            OrderLine.objects.order_by("pk").values_list(
-                "pk", "status", "allocated", "backordered", "shipped", "cancelled"
-            )
-        ),
-        "events": OrderEvent.objects.count(),
-        "movements": StockMovement.objects.count(),
-        "allocations": list(
-            Allocation.objects.order_by("pk").values_list("pk", "stock_id", "quantity")
-        ),
-        "stocks": list(Stock.objects.order_by("pk").values_list("pk", "on_hand", "allocated")),
-        "shipments": Shipment.objects.count(),
-    }
 
 
 def place(product, quantity: int) -> Order:
@@ -363,3 +346,25 @@ def test_stock_and_order_line_forms_are_view_only_so_staff_cannot_bypass_the_ser
     line.refresh_from_db()
     assert (stock.on_hand, stock.allocated) == (2, 2)
     assert (line.allocated, line.backordered) == (2, 1)
+
+
+def _order_page_queries(client, lines: int) -> int:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    products = [ProductFactory() for _ in range(lines)]
+    order = order_place(
+        email="many@example.com",
+        name="Many Lines",
+        lines=[LineRequest(product.sku, 1) for product in products],
+    )
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(reverse("admin:orders_order_change", args=[order.pk]))
+    assert response.status_code == 200
+    return len(queries)
+
+
+def test_order_page_queries_do_not_grow_with_the_number_of_lines(client, default_warehouse):
+    client.force_login(StaffFactory())
+
+    assert _order_page_queries(client, 2) == _order_page_queries(client, 12)

@@ -16,27 +16,10 @@ from inventory.services import (
     stock_receive,
     stock_return,
 )
-from orders.models import Order, OrderEvent, OrderLine
+from orders.models import OrderEvent, OrderLine
 from orders.services import LineRequest, order_place
 from tests.factories import ProductFactory, StaffFactory, WarehouseFactory
-
-
-def snapshot() -> dict:
-    """Row counts and every stock counter: what a refused change must leave untouched."""
-    return {
-        "orders": Order.objects.count(),
-        "lines": list(
-            OrderLine.objects.order_by("pk").values_list(
-                "pk", "status", "allocated", "backordered", "shipped", "cancelled"
-            )
-        ),
-        "events": OrderEvent.objects.count(),
-        "movements": StockMovement.objects.count(),
-        "allocations": list(
-            Allocation.objects.order_by("pk").values_list("pk", "stock_id", "quantity")
-        ),
-        "stocks": list(Stock.objects.order_by("pk").values_list("pk", "on_hand", "allocated")),
-    }
+from tests.state import snapshot
 
 
 def place(product: Product, quantity: int, *, priority: int = 0, today: date | None = None):

@@ -10,34 +10,12 @@ from inventory.services import MAX_QUANTITY, product_reallocate, stock_receive
 from orders.models import (
     Order,
     OrderEvent,
-    OrderLine,
     RefusedDemand,
     Shipment,
-    ShipmentLine,
 )
 from orders.services import LineRequest, order_line_cancel, order_place, shipment_create
 from tests.factories import ProductFactory, StaffFactory, WarehouseFactory
-
-
-def snapshot() -> dict:
-    """Row counts and every counter: what a refused change must leave untouched."""
-    return {
-        "orders": Order.objects.count(),
-        "lines": list(
-            OrderLine.objects.order_by("pk").values_list(
-                "pk", "status", "allocated", "backordered", "shipped", "cancelled"
-            )
-        ),
-        "events": OrderEvent.objects.count(),
-        "movements": StockMovement.objects.count(),
-        "allocations": list(
-            Allocation.objects.order_by("pk").values_list("pk", "stock_id", "quantity")
-        ),
-        "stocks": list(Stock.objects.order_by("pk").values_list("pk", "on_hand", "allocated")),
-        "shipments": Shipment.objects.count(),
-        "shipment_lines": ShipmentLine.objects.count(),
-        "refused_demand": RefusedDemand.objects.count(),
-    }
+from tests.state import snapshot
 
 
 def place(*lines: tuple[Product, int], **kwargs) -> Order:
