@@ -148,6 +148,8 @@ def _order_place_locked(
 ) -> Order:
     product_ids = [line.product_id for line in requested]
     products = lock_products(product_ids)
+    if len(products) != len(set(product_ids)):
+        raise ValidationFailed("A product was removed while ordering.", fields={"lines": "stale"})
     stocks = {stock.pk: stock for stock in lock_stocks(product_ids)}
     backordered = dict(
         OrderLine.objects.filter(product_id__in=products, backordered__gt=0)

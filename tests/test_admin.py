@@ -368,3 +368,18 @@ def test_order_page_queries_do_not_grow_with_the_number_of_lines(client, default
     client.force_login(StaffFactory())
 
     assert _order_page_queries(client, 2) == _order_page_queries(client, 12)
+
+
+def test_a_second_default_warehouse_is_a_form_error_not_a_crash(client, default_warehouse):
+    from inventory.models import Warehouse
+
+    client.force_login(StaffFactory())
+
+    response = client.post(
+        reverse("admin:inventory_warehouse_add"),
+        {"code": "second", "name": "Second", "priority": 1, "is_default": "on"},
+    )
+
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors
+    assert list(Warehouse.objects.values_list("code", flat=True)) == ["main"]
