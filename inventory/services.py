@@ -274,24 +274,27 @@ def product_reallocate(*, product_id: int, today: date | None = None) -> int:
     if not free:
         return 0
 
-    queue: list[QueuedLine] = []
-    waiting = OrderLine.objects.filter(product_id=product_id, backordered__gt=0).order_by(
-        *queue_ordering()
+    # Only the head of the queue that the free stock can reach is read, batch by batch.
+    waiting = (
+        OrderLine.objects.filter(product_id=product_id, backordered__gt=0)
+        .only("order_id", "quantity", "allocated", "backordered", "shipped", "cancelled", "status")
+        .order_by(*queue_ordering())
     )
+    lines: dict[int, OrderLine] = {}
     batch_size = settings.BACKORDER_BATCH_SIZE
-    start, wanted = 0, 0
+    wanted = 0
     while wanted < free:
-        batch = list(waiting.values_list("pk", "backordered")[start : start + batch_size])
-        queue.extend(QueuedLine(pk, backordered) for pk, backordered in batch)
-        wanted += sum(backordered for _, backordered in batch)
+        batch = list(waiting[len(lines) : len(lines) + batch_size])
+        lines.update((line.pk, line) for line in batch)
+        wanted += sum(line.backordered for line in batch)
         if len(batch) < batch_size:
             break
-        start += batch_size
 
-    fills = fill_backorders(queue, supply)
+    fills = fill_backorders(
+        (QueuedLine(pk, line.backordered) for pk, line in lines.items()), supply
+    )
     if not fills:
         return 0
-    lines = OrderLine.objects.in_bulk([fill.line_id for fill in fills])
     changes: list[tuple[OrderLine, Stock, int]] = []
     events: list[OrderEvent] = []
     for fill in fills:

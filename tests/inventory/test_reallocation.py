@@ -1,4 +1,4 @@
-"""Reallocation is set-based: its query count does not grow with the length of the queue."""
+"""Reallocation reads the queue head in batches and stays set-based as the queue grows."""
 
 import pytest
 from django.db import connection
@@ -34,3 +34,26 @@ def test_filling_fifty_backorders_takes_as_many_queries_as_filling_five(default_
     _, fifty = _queries_to_fill(50)
 
     assert fifty == five
+
+
+@pytest.mark.django_db
+def test_a_queue_longer_than_one_batch_is_filled_oldest_first(default_warehouse, settings):
+    settings.BACKORDER_BATCH_SIZE = 3
+    product = ProductFactory()
+    orders = [
+        order_place(email=f"b{n}@example.com", name="B", lines=[LineRequest(product.sku, 2)])
+        for n in range(6)
+    ]
+    stock_receive(product=product, quantity=9)
+
+    allocated = product_reallocate(product_id=product.pk)
+
+    assert allocated == 9
+    assert [(o.lines.get().allocated, o.lines.get().backordered) for o in orders] == [
+        (2, 0),
+        (2, 0),
+        (2, 0),
+        (2, 0),
+        (1, 1),
+        (0, 2),
+    ]
