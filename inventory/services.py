@@ -16,7 +16,7 @@ from inventory.allocation import Policy, QueuedLine, Supply, fill_backorders
 from inventory.exceptions import InsufficientStock, ValidationFailed
 from inventory.locks import lock_products, lock_stocks
 from inventory.models import Allocation, Product, Stock, StockMovement, Warehouse
-from orders.lifecycle import line_change
+from orders.lifecycle import line_change, recorded_actor
 from orders.models import OrderEvent, OrderLine
 
 MAX_QUANTITY = 1_000_000
@@ -46,10 +46,6 @@ def check_quantity(
     return quantity
 
 
-def _actor(actor: Any) -> Any:
-    return actor if getattr(actor, "pk", None) else None
-
-
 def enqueue_reallocation(product_id: int) -> None:
     """After the current transaction commits, ask a worker to fill the product's backorders.
 
@@ -65,8 +61,10 @@ def enqueue_reallocation(product_id: int) -> None:
 
 def _stock_for_update(product: Product, warehouse: Warehouse) -> Stock:
     """Caller must hold the product lock, which also serialises creating its stock rows."""
-    stock, _ = Stock.objects.get_or_create(product=product, warehouse=warehouse)
-    return Stock.objects.select_for_update(of=("self",)).get(pk=stock.pk)
+    stock, _ = Stock.objects.select_for_update(of=("self",)).get_or_create(
+        product=product, warehouse=warehouse
+    )
+    return stock
 
 
 def _change_on_hand(
@@ -98,7 +96,7 @@ def _change_on_hand(
         quantity=quantity,
         reason=reason,
         reference=reference,
-        actor=_actor(actor),
+        actor=recorded_actor(actor),
         order_line=order_line,
     )
     if quantity > 0:
@@ -225,7 +223,7 @@ def allocations_apply(
                 kind=kind,
                 quantity=units,
                 order_line=line,
-                actor=_actor(actor),
+                actor=recorded_actor(actor),
             )
         )
     Allocation.objects.bulk_create([a for a in to_create.values() if a.quantity])

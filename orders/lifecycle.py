@@ -26,6 +26,11 @@ ALLOWED: dict[str, set[Status]] = {
 }
 
 
+def recorded_actor(actor: Any) -> Any:
+    """The user to record as having made a change; None for the system or an anonymous user."""
+    return actor if getattr(actor, "pk", None) else None
+
+
 def derive_status(line: OrderLine, *, preorder: bool) -> str:
     if line.quantity - line.shipped - line.cancelled == 0:
         return Status.SHIPPED if line.shipped else Status.CANCELLED
@@ -62,6 +67,6 @@ def line_change(
         quantity=quantity,
         status_before=before,
         status_after=after,
-        actor=actor if getattr(actor, "pk", None) else None,
+        actor=recorded_actor(actor),
         message=message[:255],
     )

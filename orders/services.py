@@ -27,7 +27,7 @@ from inventory.exceptions import NotCancellable, NotShippable, OrderRefused, Val
 from inventory.locks import lock_products, lock_stocks
 from inventory.models import Allocation, Product, Stock, StockMovement
 from inventory.services import allocations_apply, check_quantity, enqueue_reallocation
-from orders.lifecycle import line_change
+from orders.lifecycle import line_change, recorded_actor
 from orders.models import Order, OrderEvent, OrderLine, RefusedDemand, Shipment, ShipmentLine
 
 MAX_LINES = 100
@@ -195,7 +195,7 @@ def _order_place_locked(
         OrderEvent(
             order=order,
             kind=OrderEvent.Kind.PLACED,
-            actor=actor if getattr(actor, "pk", None) else None,
+            actor=recorded_actor(actor),
         )
     ]
     for line, planned in zip(lines, plan.lines, strict=True):
@@ -324,7 +324,7 @@ def shipment_create(
     shipment = Shipment.objects.create(
         order=order,
         tracking=tracking.strip()[:100],
-        actor=actor if getattr(actor, "pk", None) else None,
+        actor=recorded_actor(actor),
     )
     shipment_lines: list[ShipmentLine] = []
     events: list[OrderEvent] = []
