@@ -14,6 +14,12 @@ from tests.state import snapshot
 CHANGE_STOCK = "admin:inventory_stock_change_stock"
 
 
+def post_change_stock(client, product, warehouse, kind, quantity, **text):
+    """Submit the "Receive or adjust stock" form."""
+    data = {"product": product.pk, "warehouse": warehouse.pk, "kind": kind, "quantity": quantity}
+    return client.post(reverse(CHANGE_STOCK), {**data, **text})
+
+
 def place(product, quantity: int) -> Order:
     return order_place(
         email="ayu@example.com", name="Ayu", lines=[LineRequest(product.sku, quantity)]
@@ -96,15 +102,8 @@ def test_change_stock_form_renders(admin_client, hoodie):
 
 def test_change_stock_receipt(admin_client, superuser, hoodie, default_warehouse):
     # when
-    response = admin_client.post(
-        reverse(CHANGE_STOCK),
-        {
-            "product": hoodie.pk,
-            "warehouse": default_warehouse.pk,
-            "kind": "receipt",
-            "quantity": 7,
-            "reference": "DN-42",
-        },
+    response = post_change_stock(
+        admin_client, hoodie, default_warehouse, "receipt", 7, reference="DN-42"
     )
 
     # then
@@ -134,15 +133,8 @@ def test_change_stock_adjustment_below_allocated_shows_error(
     before = snapshot()
 
     # when
-    response = admin_client.post(
-        reverse(CHANGE_STOCK),
-        {
-            "product": hoodie.pk,
-            "warehouse": default_warehouse.pk,
-            "kind": "adjustment",
-            "quantity": -3,
-            "reason": "Lost",
-        },
+    response = post_change_stock(
+        admin_client, hoodie, default_warehouse, "adjustment", -3, reason="Lost"
     )
 
     # then
@@ -161,15 +153,8 @@ def test_change_stock_adjustment_without_reason_shows_error(
     before = snapshot()
 
     # when
-    response = admin_client.post(
-        reverse(CHANGE_STOCK),
-        {
-            "product": hoodie.pk,
-            "warehouse": default_warehouse.pk,
-            "kind": "adjustment",
-            "quantity": -1,
-            "reason": "",
-        },
+    response = post_change_stock(
+        admin_client, hoodie, default_warehouse, "adjustment", -1, reason=""
     )
 
     # then
@@ -186,15 +171,7 @@ def test_change_stock_needs_permission(client, hoodie, default_warehouse):
 
     # when
     get = client.get(reverse(CHANGE_STOCK))
-    post = client.post(
-        reverse(CHANGE_STOCK),
-        {
-            "product": hoodie.pk,
-            "warehouse": default_warehouse.pk,
-            "kind": "receipt",
-            "quantity": 7,
-        },
-    )
+    post = post_change_stock(client, hoodie, default_warehouse, "receipt", 7)
 
     # then
     assert get.status_code == 403
