@@ -28,6 +28,13 @@ class InsufficientStock(BackorderError):
     status = 409
 
 
+class OverReceipt(BackorderError):
+    """More goods received than a purchase order has outstanding."""
+
+    code = "over_receipt"
+    status = 409
+
+
 class NotCancellable(BackorderError):
     code = "not_cancellable"
     status = 409

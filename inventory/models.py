@@ -181,3 +181,161 @@ class Allocation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.quantity} x {self.stock} for line {self.order_line_id}"
+
+
+class Supplier(models.Model):
+    name = models.CharField(max_length=200, unique=True)
+    email = models.EmailField(blank=True)
+    lead_time_days = models.PositiveIntegerField(
+        help_text="Days from ordering to arrival, unless a product's terms say otherwise."
+    )
+    is_active = models.BooleanField(
+        default=True, help_text="Inactive suppliers are left out of lead times and reordering."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class SupplierProduct(models.Model):
+    """What one supplier offers for one product; rank 1 is the preferred supplier."""
+
+    supplier = models.ForeignKey(Supplier, on_delete=models.CASCADE, related_name="terms")
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="supplier_terms")
+    supplier_sku = models.CharField("supplier SKU", max_length=64, blank=True)
+    lead_time_days = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Empty: the supplier's default lead time."
+    )
+    unit_cost = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    minimum_order_quantity = models.PositiveIntegerField(default=1)
+    rank = models.PositiveSmallIntegerField(
+        default=1, help_text="Preference: 1 is the preferred supplier, then 2, 3..."
+    )
+
+    class Meta:
+        ordering = ["product", "rank", "pk"]
+        verbose_name = "supplier terms"
+        verbose_name_plural = "supplier terms"
+        constraints = [
+            models.UniqueConstraint(fields=["supplier", "product"], name="supplier_product_unique"),
+            models.CheckConstraint(
+                condition=Q(minimum_order_quantity__gte=1), name="supplier_product_moq_gte_1"
+            ),
+            models.CheckConstraint(
+                condition=Q(unit_cost__isnull=True) | Q(unit_cost__gte=0),
+                name="supplier_product_cost_not_negative",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.product.sku} from {self.supplier.name}"
+
+    @property
+    def quoted_lead_time_days(self) -> int:
+        if self.lead_time_days is not None:
+            return self.lead_time_days
+        return self.supplier.lead_time_days
+
+
+class PurchaseOrder(models.Model):
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        ORDERED = "ordered", "Ordered"
+        PARTIALLY_RECEIVED = "partially_received", "Partially received"
+        RECEIVED = "received", "Received"
+        CANCELLED = "cancelled", "Cancelled"
+
+    OPEN_STATUSES = (Status.ORDERED, Status.PARTIALLY_RECEIVED)
+
+    supplier = models.ForeignKey(Supplier, on_delete=models.PROTECT, related_name="purchase_orders")
+    warehouse = models.ForeignKey(
+        Warehouse, on_delete=models.PROTECT, related_name="purchase_orders"
+    )
+    status = models.CharField(
+        max_length=20, choices=Status.choices, default=Status.DRAFT, editable=False
+    )
+    reference = models.CharField(
+        max_length=100, blank=True, help_text="The supplier's order confirmation or invoice."
+    )
+    notes = models.TextField(blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    ordered_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["-pk"]
+        indexes = [models.Index(fields=["status"])]
+
+    def __str__(self) -> str:
+        return self.number
+
+    @property
+    def number(self) -> str:
+        return f"PO-{self.pk:05d}" if self.pk else "PO (new)"
+
+
+class PurchaseOrderLine(models.Model):
+    purchase_order = models.ForeignKey(
+        PurchaseOrder, on_delete=models.CASCADE, related_name="lines"
+    )
+    product = models.ForeignKey(
+        Product, on_delete=models.PROTECT, related_name="purchase_order_lines"
+    )
+    quantity = models.PositiveIntegerField("ordered")
+    received = models.PositiveIntegerField(default=0, editable=False)
+    cancelled = models.PositiveIntegerField(default=0, editable=False)
+    expected_date = models.DateField()
+    first_expected_date = models.DateField(
+        editable=False, help_text="The date the supplier first promised."
+    )
+    unit_cost = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+
+    class Meta:
+        ordering = ["purchase_order", "expected_date", "pk"]
+        constraints = [
+            models.CheckConstraint(condition=Q(quantity__gt=0), name="po_line_quantity_gt_0"),
+            models.CheckConstraint(
+                condition=Q(quantity__gte=F("received") + F("cancelled")),
+                name="po_line_not_over_received",
+            ),
+        ]
+        indexes = [models.Index(fields=["product", "expected_date"])]
+
+    def __str__(self) -> str:
+        return f"{self.purchase_order.number} {self.product.sku} x{self.quantity}"
+
+    @property
+    def outstanding(self) -> int:
+        return self.quantity - self.received - self.cancelled
+
+
+class PurchaseReceipt(models.Model):
+    """Goods of one purchase-order line arriving: when, against the date expected."""
+
+    line = models.ForeignKey(PurchaseOrderLine, on_delete=models.PROTECT, related_name="receipts")
+    quantity = models.PositiveIntegerField()
+    received_on = models.DateField()
+    expected_date = models.DateField(help_text="The line's expected date when the goods came.")
+    delay_days = models.IntegerField(help_text="Days late; negative when early.")
+    movement = models.OneToOneField(
+        StockMovement, on_delete=models.PROTECT, related_name="purchase_receipt"
+    )
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-pk"]
+        constraints = [
+            models.CheckConstraint(condition=Q(quantity__gt=0), name="receipt_quantity_gt_0"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.quantity} x {self.line} on {self.received_on}"

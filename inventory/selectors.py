@@ -2,13 +2,32 @@
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import date
 
-from django.db.models import Sum
+from django.conf import settings
+from django.db.models import Avg, Count, F, Q, StdDev, Sum
+from django.utils import timezone
 
-from inventory.models import Allocation, Stock, StockMovement
+from inventory.allocation import Policy, ProductRules, RequestedLine, Supply, plan_order
+from inventory.eta import EtaRule, Incoming, Timeline
+from inventory.models import (
+    Allocation,
+    Product,
+    PurchaseOrder,
+    PurchaseOrderLine,
+    PurchaseReceipt,
+    Stock,
+    StockMovement,
+    SupplierProduct,
+)
 from orders.models import OrderLine
+
+# A supplier's average delay counts towards its lead time once it rests on this many receipts.
+RELIABILITY_MIN_RECEIPTS = 3
 
 
 @dataclass(frozen=True)
@@ -80,3 +99,216 @@ def stock_drift() -> list[Drift]:
         for line_id in sorted(orphaned)
     )
     return drift
+
+
+@dataclass(frozen=True)
+class Reliability:
+    """How a supplier's deliveries compare with the dates it promised."""
+
+    receipts: int
+    average_delay_days: float
+    delay_spread_days: float
+    on_time: int
+
+    @property
+    def on_time_rate(self) -> float:
+        return self.on_time / self.receipts if self.receipts else 0.0
+
+    @property
+    def expected_slip_days(self) -> int:
+        """Days to add to the supplier's quoted lead time: its average lateness, if proven."""
+        if self.receipts < RELIABILITY_MIN_RECEIPTS or self.average_delay_days <= 0:
+            return 0
+        return math.ceil(self.average_delay_days)
+
+
+def supplier_reliability(supplier_ids: Iterable[int] | None = None) -> dict[int, Reliability]:
+    """Receipts, mean and standard deviation of delay, and on-time count per supplier."""
+    receipts = PurchaseReceipt.objects.all()
+    if supplier_ids is not None:
+        receipts = receipts.filter(line__purchase_order__supplier_id__in=list(supplier_ids))
+    rows = (
+        receipts.values("line__purchase_order__supplier_id")
+        .annotate(
+            receipts=Count("pk"),
+            average=Avg("delay_days"),
+            spread=StdDev("delay_days"),
+            on_time=Count("pk", filter=Q(delay_days__lte=0)),
+        )
+        .order_by()
+    )
+    return {
+        row["line__purchase_order__supplier_id"]: Reliability(
+            receipts=row["receipts"],
+            average_delay_days=float(row["average"] or 0),
+            delay_spread_days=float(row["spread"] or 0),
+            on_time=row["on_time"],
+        )
+        for row in rows
+    }
+
+
+def lead_times(products: Iterable[Product]) -> dict[int, int | None]:
+    """Each product's lead time for supply not yet ordered.
+
+    The fastest active supplier with terms for the product, counting its proven average delay;
+    the product's own `lead_time_days` when it has no such supplier; None when neither is known.
+    """
+    products = list(products)
+    terms = list(
+        SupplierProduct.objects.filter(
+            product__in=products, supplier__is_active=True
+        ).select_related("supplier")
+    )
+    reliability = supplier_reliability({t.supplier_id for t in terms}) if terms else {}
+    fastest: dict[int, int] = {}
+    for term in terms:
+        slip = (
+            reliability[term.supplier_id].expected_slip_days
+            if term.supplier_id in reliability
+            else 0
+        )
+        days = term.quoted_lead_time_days + slip
+        if term.product_id not in fastest or days < fastest[term.product_id]:
+            fastest[term.product_id] = days
+    return {p.pk: fastest.get(p.pk, p.lead_time_days) for p in products}
+
+
+def incoming_supply(product_ids: Iterable[int]) -> dict[int, list[Incoming]]:
+    """Open purchase-order quantities per product, soonest first."""
+    incoming: dict[int, list[Incoming]] = defaultdict(list)
+    rows = (
+        PurchaseOrderLine.objects.filter(
+            product_id__in=list(product_ids),
+            purchase_order__status__in=PurchaseOrder.OPEN_STATUSES,
+            quantity__gt=F("received") + F("cancelled"),
+        )
+        .annotate(remaining=F("quantity") - F("received") - F("cancelled"))
+        .order_by("expected_date", "pk")
+        .values_list("product_id", "remaining", "expected_date", "pk")
+    )
+    for product_id, remaining, expected_date, pk in rows:
+        incoming[product_id].append(Incoming(remaining, expected_date, pk))
+    return incoming
+
+
+def eta_rule(product: Product, lead_time_days: int | None, today: date) -> EtaRule:
+    return EtaRule(
+        today=today,
+        lead_time_days=lead_time_days,
+        handling_days=settings.BACKORDER_HANDLING_DAYS,
+        release_date=product.release_date,
+    )
+
+
+def product_rules(product: Product, backordered: int) -> ProductRules:
+    return ProductRules(
+        product_id=product.pk,
+        policy=Policy(product.backorder_policy),
+        backorder_limit=product.backorder_limit,
+        max_per_order=product.max_per_order,
+        release_date=product.release_date,
+        backordered=backordered,
+    )
+
+
+@dataclass(frozen=True)
+class Quote:
+    """What an order of `quantity` units would get right now."""
+
+    status: str
+    available: int | None
+    """Most units one order could have now; None when nothing limits it."""
+    quantity: int
+    from_stock: int
+    backordered: int
+    eta: date | None
+    code: str = ""
+    message: str = ""
+
+
+def quote_line(
+    *,
+    rules: ProductRules,
+    supply: list[Supply],
+    timeline: Timeline,
+    quantity: int,
+    ahead: int,
+    today: date,
+) -> Quote:
+    """The quote for `quantity` units given what is queued `ahead`; pure.
+
+    Order placement stores exactly the ETA this gives, from the same figures.
+    """
+    free = sum(s.free for s in supply if s.product_id == rules.product_id)
+    preorder = rules.takes_preorders(today)
+    from_stock_room = 0 if preorder else max(free - rules.backordered, 0)
+    if not rules.is_released(today) and not preorder:
+        available: int | None = 0
+    elif rules.policy is Policy.DENY:
+        available = from_stock_room
+    elif rules.backorder_limit is None:
+        available = None
+    else:
+        available = from_stock_room + max(rules.backorder_limit - rules.backordered, 0)
+    if rules.max_per_order is not None:
+        available = (
+            rules.max_per_order if available is None else min(available, rules.max_per_order)
+        )
+
+    plan = plan_order(
+        [RequestedLine(rules.product_id, quantity)], {rules.product_id: rules}, supply, today
+    )
+    if not plan.accepted:
+        refusal = plan.refusals[0]
+        return Quote("unavailable", available, quantity, 0, 0, None, refusal.code, refusal.message)
+    line = plan.lines[0]
+    eta = timeline.quote(ahead=ahead, quantity=quantity).eta
+    if line.preordered:
+        status = "preorder"
+    elif not line.backordered:
+        status = "in_stock"
+    elif line.allocated:
+        status = "partial"
+    else:
+        status = "backorder"
+    return Quote(status, available, quantity, line.allocated, line.backordered, eta)
+
+
+def availability_quote(*, product: Product, quantity: int, today: date | None = None) -> Quote:
+    """How an order of `quantity` units placed now would be served, and when it would ship."""
+    today = today or timezone.localdate()
+    backordered = (
+        OrderLine.objects.filter(product=product, backordered__gt=0).aggregate(
+            units=Sum("backordered")
+        )["units"]
+        or 0
+    )
+    supply = [
+        Supply(stock.pk, product.pk, stock.warehouse.priority, stock.free)
+        for stock in Stock.objects.filter(product=product).select_related("warehouse")
+    ]
+    timeline = Timeline(
+        free=sum(max(s.free, 0) for s in supply),
+        incoming=incoming_supply([product.pk])[product.pk],
+        rule=eta_rule(product, lead_times([product])[product.pk], today),
+    )
+    return quote_line(
+        rules=product_rules(product, backordered),
+        supply=supply,
+        timeline=timeline,
+        quantity=quantity,
+        ahead=backordered,
+        today=today,
+    )
+
+
+def backordered_units(product_ids: Iterable[int]) -> dict[int, int]:
+    """Units waiting in each product's backorder queue."""
+    return dict(
+        OrderLine.objects.filter(product_id__in=list(product_ids), backordered__gt=0)
+        .values("product_id")
+        .annotate(units=Sum("backordered"))
+        .values_list("product_id", "units")
+        .order_by()
+    )

@@ -3,21 +3,42 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
-from datetime import date
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import DateField, F, Q, Sum, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from inventory import selectors
 from inventory.allocation import Policy, QueuedLine, Supply, fill_backorders
-from inventory.exceptions import InsufficientStock, ValidationFailed
+from inventory.eta import QueuedUnits, Timeline
+from inventory.exceptions import (
+    InsufficientStock,
+    InvalidTransition,
+    OverReceipt,
+    ValidationFailed,
+)
 from inventory.locks import lock_products, lock_stocks
-from inventory.models import Allocation, Product, Stock, StockMovement, Warehouse
+from inventory.models import (
+    Allocation,
+    Product,
+    PurchaseOrder,
+    PurchaseOrderLine,
+    PurchaseReceipt,
+    Stock,
+    StockMovement,
+    Supplier,
+    SupplierProduct,
+    Warehouse,
+)
 from orders.lifecycle import line_change, recorded_actor
-from orders.models import OrderEvent, OrderLine
+from orders.models import EtaChange, OrderEvent, OrderLine
 
 MAX_QUANTITY = 1_000_000
 # Django's bulk_update writes one CASE branch per row: cost grows with the square of the
@@ -46,17 +67,32 @@ def check_quantity(
     return quantity
 
 
-def enqueue_reallocation(product_id: int) -> None:
-    """After the current transaction commits, ask a worker to fill the product's backorders.
+def products_by_sku(skus: Sequence[str]) -> dict[str, Product]:
+    """The products the request lines name; refused naming each unknown SKU by its index."""
+    products = {p.sku: p for p in Product.objects.filter(sku__in=set(skus))}
+    unknown = {
+        f"lines[{index}].sku": "unknown SKU"
+        for index, sku in enumerate(skus)
+        if sku not in products
+    }
+    if unknown:
+        raise ValidationFailed("Unknown product.", fields=unknown)
+    return products
 
-    If the broker is unreachable the commit still stands; the periodic sweep catches up.
+
+def enqueue_refresh(product_id: int, *, cause: str, detail: str = "") -> None:
+    """After the current transaction commits, ask a worker to refresh the product.
+
+    The worker fills the product's backorders from free stock, then recomputes the ETA of
+    every waiting line, recording `cause` against each ETA that moves. If the broker is
+    unreachable the commit still stands; the periodic sweeps catch up.
     """
-    from inventory.tasks import reallocate_product
+    from inventory.tasks import refresh_product
 
-    def send_reallocation() -> None:
-        reallocate_product.delay(product_id)
+    def send_refresh() -> None:
+        refresh_product.delay(product_id, cause, detail)
 
-    transaction.on_commit(send_reallocation, robust=True)
+    transaction.on_commit(send_refresh, robust=True)
 
 
 def _stock_for_update(product: Product, warehouse: Warehouse) -> Stock:
@@ -77,6 +113,8 @@ def _change_on_hand(
     reference: str,
     actor: Any,
     order_line: OrderLine | None = None,
+    cause: str = EtaChange.Cause.STOCK_CHANGED,
+    detail: str = "",
 ) -> StockMovement:
     if warehouse is None:
         warehouse = warehouse_default()
@@ -99,8 +137,7 @@ def _change_on_hand(
         actor=recorded_actor(actor),
         order_line=order_line,
     )
-    if quantity > 0:
-        enqueue_reallocation(product.pk)
+    enqueue_refresh(product.pk, cause=cause, detail=detail or reference or reason)
     return movement
 
 
@@ -330,3 +367,505 @@ def products_with_fillable_backorders() -> list[int]:
         .distinct()
     )
     return sorted(free)
+
+
+# ETAs ---------------------------------------------------------------------------------------
+
+# A list of ids in one IN clause stays under every backend's parameter limit.
+ID_CHUNK = 2000
+
+
+def _chunks(ids: list[int]) -> Iterable[list[int]]:
+    for start in range(0, len(ids), ID_CHUNK):
+        yield ids[start : start + ID_CHUNK]
+
+
+@transaction.atomic
+def product_etas_refresh(
+    *, product_id: int, cause: str, detail: str = "", today: date | None = None
+) -> int:
+    """Recompute the ETA of every open line of the product; return how many moved.
+
+    Takes the product lock. Each moved ETA gets an `EtaChange` row with `cause`, and a line
+    with no promise yet gets this ETA as its first promise. Set-based: a fixed number of
+    queries plus one update per distinct new date, however long the queue.
+    """
+    today = today or timezone.localdate()
+    product = lock_products([product_id]).get(product_id)
+    if product is None:
+        return 0
+    free = (
+        Stock.objects.filter(product_id=product_id).aggregate(
+            free=Sum(F("on_hand") - F("allocated"))
+        )["free"]
+        or 0
+    )
+    rule = selectors.eta_rule(product, selectors.lead_times([product])[product_id], today)
+    timeline = Timeline(
+        free=free, incoming=selectors.incoming_supply([product_id])[product_id], rule=rule
+    )
+    queue = list(
+        OrderLine.objects.filter(product_id=product_id, backordered__gt=0)
+        .order_by(*queue_ordering())
+        .values_list("pk", "order_id", "backordered", "eta")
+    )
+    moved: list[tuple[int, int, date | None, date | None]] = []
+    etas = timeline.walk([QueuedUnits(pk, units) for pk, _, units, _ in queue])
+    for (pk, order_id, _, old), line_eta in zip(queue, etas, strict=True):
+        if line_eta.eta != old:
+            moved.append((pk, order_id, old, line_eta.eta))
+    # Allocated lines ship after handling; one whose planned date has passed ships today.
+    ready = (
+        OrderLine.objects.filter(product_id=product_id, backordered=0, allocated__gt=0)
+        .filter(Q(eta__isnull=True) | Q(eta__lt=today) | Q(eta__gt=rule.ready))
+        .values_list("pk", "order_id", "eta")
+    )
+    for pk, order_id, old in ready:
+        moved.append((pk, order_id, old, rule.ready if old is None or old > rule.ready else today))
+
+    by_date: dict[date | None, list[int]] = defaultdict(list)
+    for pk, _, _, eta in moved:
+        by_date[eta].append(pk)
+    for eta, line_ids in by_date.items():
+        for chunk in _chunks(line_ids):
+            if eta is None:
+                OrderLine.objects.filter(pk__in=chunk).update(eta=None)
+            else:
+                OrderLine.objects.filter(pk__in=chunk).update(
+                    eta=eta,
+                    first_promised_eta=Coalesce(
+                        F("first_promised_eta"), Value(eta, output_field=DateField())
+                    ),
+                )
+    now = timezone.now()
+    EtaChange.objects.bulk_create(
+        (
+            EtaChange(
+                order_id=order_id,
+                line_id=pk,
+                previous=old,
+                eta=new,
+                cause=cause,
+                detail=detail[:255],
+                created_at=now,
+            )
+            for pk, order_id, old, new in moved
+        ),
+        batch_size=1000,
+    )
+    return len(moved)
+
+
+def _preorders_release(product: Product, today: date) -> int:
+    """Turn a released product's pre-ordered lines into backorders; return how many.
+
+    Caller must hold the product lock. Their place in the queue is kept.
+    """
+    if product.release_date is None or today < product.release_date:
+        return 0
+    lines = list(
+        OrderLine.objects.filter(product=product, status=OrderLine.Status.PREORDERED).only(
+            "order_id", "quantity", "allocated", "backordered", "shipped", "cancelled", "status"
+        )
+    )
+    events = [
+        line_change(
+            line,
+            kind=OrderEvent.Kind.RELEASED,
+            preorder=False,
+            message=f"Released on {product.release_date:%Y-%m-%d}",
+        )
+        for line in lines
+    ]
+    for chunk in _chunks([line.pk for line in lines]):
+        OrderLine.objects.filter(pk__in=chunk).update(status=OrderLine.Status.BACKORDERED)
+    OrderEvent.objects.bulk_create(events, batch_size=1000)
+    return len(lines)
+
+
+@transaction.atomic
+def product_refresh(
+    *, product_id: int, cause: str, detail: str = "", today: date | None = None
+) -> tuple[int, int]:
+    """Bring a product up to date: release due pre-orders, fill backorders, recompute ETAs.
+
+    Takes the product lock; idempotent. Returns (units allocated, ETAs moved).
+    """
+    today = today or timezone.localdate()
+    product = lock_products([product_id]).get(product_id)
+    if product is None:
+        return 0, 0
+    if _preorders_release(product, today):
+        cause = EtaChange.Cause.RELEASED
+    allocated = product_reallocate(product_id=product_id, today=today)
+    moved = product_etas_refresh(product_id=product_id, cause=cause, detail=detail, today=today)
+    return allocated, moved
+
+
+def products_to_refresh(today: date) -> dict[int, str]:
+    """Products whose ETAs a new day moves, with the cause: pre-orders due, waiting lines,
+    allocated lines whose planned ship date has passed."""
+    waiting = OrderLine.objects.filter(
+        Q(backordered__gt=0) | Q(backordered=0, allocated__gt=0, eta__lt=today)
+    )
+    causes: dict[int, str] = {
+        product_id: EtaChange.Cause.DAY_ROLLOVER
+        for product_id in waiting.values_list("product_id", flat=True).distinct().order_by()
+    }
+    due = OrderLine.objects.filter(
+        status=OrderLine.Status.PREORDERED, product__release_date__lte=today
+    )
+    for product_id in due.values_list("product_id", flat=True).distinct().order_by():
+        causes[product_id] = EtaChange.Cause.RELEASED
+    return causes
+
+
+def product_supply_changed(*, product_ids: Iterable[int], detail: str = "") -> None:
+    """Lead time, release date or supplier terms changed: recompute the products' ETAs."""
+    for product_id in sorted(set(product_ids)):
+        enqueue_refresh(product_id, cause=EtaChange.Cause.LEAD_TIME_CHANGED, detail=detail)
+
+
+# Purchasing ---------------------------------------------------------------------------------
+
+MAX_PURCHASE_LINES = 500
+
+
+@dataclass(frozen=True)
+class PurchaseLineRequest:
+    sku: str
+    quantity: int
+    expected_date: date
+    unit_cost: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class ReceiptRequest:
+    """Units received against a purchase order: by SKU, or by line id."""
+
+    quantity: int
+    sku: str | None = None
+    line_id: int | None = None
+
+
+def _check_date(value: object, *, field: str, today: date) -> date:
+    if not isinstance(value, date) or isinstance(value, datetime):
+        raise ValidationFailed("Enter a date as YYYY-MM-DD.", fields={field: "not a date"})
+    if value < today:
+        raise ValidationFailed(
+            "The expected date cannot be in the past.", fields={field: f"on or after {today}"}
+        )
+    return value
+
+
+def _purchase_order_lock(purchase_order_id: int) -> PurchaseOrder:
+    """Lock one purchase order's row: every change to it and its lines goes through this."""
+    purchase_order = (
+        PurchaseOrder.objects.select_for_update(of=("self",))
+        .select_related("supplier", "warehouse")
+        .filter(pk=purchase_order_id)
+        .first()
+    )
+    if purchase_order is None:
+        raise ValidationFailed("Unknown purchase order.", fields={"purchase_order": "unknown"})
+    return purchase_order
+
+
+def _purchase_order_settle(purchase_order: PurchaseOrder) -> None:
+    """Set the status the lines now imply (draft and cancelled orders keep theirs)."""
+    if purchase_order.status in (PurchaseOrder.Status.DRAFT, PurchaseOrder.Status.CANCELLED):
+        return
+    lines = list(purchase_order.lines.all())
+    if all(line.outstanding == 0 for line in lines):
+        status = (
+            PurchaseOrder.Status.RECEIVED
+            if any(line.received for line in lines)
+            else PurchaseOrder.Status.CANCELLED
+        )
+    elif any(line.received for line in lines):
+        status = PurchaseOrder.Status.PARTIALLY_RECEIVED
+    else:
+        status = PurchaseOrder.Status.ORDERED
+    if status != purchase_order.status:
+        purchase_order.status = status
+        purchase_order.save(update_fields=["status"])
+
+
+def _purchase_order_announce(purchase_order: PurchaseOrder, *, cause: str, detail: str) -> None:
+    product_ids = purchase_order.lines.values_list("product_id", flat=True).distinct().order_by()
+    for product_id in sorted(product_ids):
+        enqueue_refresh(product_id, cause=cause, detail=detail)
+
+
+@transaction.atomic
+def purchase_order_create(
+    *,
+    supplier: Supplier,
+    lines: Sequence[PurchaseLineRequest],
+    warehouse: Warehouse | None = None,
+    reference: str = "",
+    notes: str = "",
+    place: bool = True,
+    actor: Any = None,
+    today: date | None = None,
+) -> PurchaseOrder:
+    """Create a purchase order; placed (status ordered) unless `place` is False.
+
+    A placed order counts as incoming supply at once: the products' ETAs are recomputed after
+    commit. Unit costs default to the supplier's terms.
+    """
+    today = today or timezone.localdate()
+    if not supplier.is_active:
+        raise ValidationFailed("This supplier is inactive.", fields={"supplier": "inactive"})
+    if not lines:
+        raise ValidationFailed("A purchase order needs lines.", fields={"lines": "required"})
+    if len(lines) > MAX_PURCHASE_LINES:
+        raise ValidationFailed("Too many lines.", fields={"lines": f"at most {MAX_PURCHASE_LINES}"})
+    for index, line in enumerate(lines):
+        check_quantity(line.quantity, field=f"lines[{index}].quantity")
+        _check_date(line.expected_date, field=f"lines[{index}].expected_date", today=today)
+        if line.unit_cost is not None and line.unit_cost < 0:
+            raise ValidationFailed(
+                "Unit cost cannot be negative.", fields={f"lines[{index}].unit_cost": "negative"}
+            )
+    products = products_by_sku([line.sku for line in lines])
+    costs = dict(
+        SupplierProduct.objects.filter(
+            supplier=supplier, product__in=products.values()
+        ).values_list("product_id", "unit_cost")
+    )
+    purchase_order = PurchaseOrder.objects.create(
+        supplier=supplier,
+        warehouse=warehouse or warehouse_default(),
+        status=PurchaseOrder.Status.ORDERED if place else PurchaseOrder.Status.DRAFT,
+        ordered_at=timezone.now() if place else None,
+        reference=(reference or "").strip()[:100],
+        notes=notes or "",
+        actor=recorded_actor(actor),
+    )
+    PurchaseOrderLine.objects.bulk_create(
+        PurchaseOrderLine(
+            purchase_order=purchase_order,
+            product=products[line.sku],
+            quantity=line.quantity,
+            expected_date=line.expected_date,
+            first_expected_date=line.expected_date,
+            unit_cost=(
+                line.unit_cost if line.unit_cost is not None else costs.get(products[line.sku].pk)
+            ),
+        )
+        for line in lines
+    )
+    if place:
+        _purchase_order_announce(
+            purchase_order, cause=EtaChange.Cause.PO_CREATED, detail=purchase_order.number
+        )
+    return purchase_order
+
+
+@transaction.atomic
+def purchase_order_place(
+    *, purchase_order_id: int, actor: Any = None, today: date | None = None
+) -> PurchaseOrder:
+    """Send a draft to the supplier: from now on its lines count as incoming supply."""
+    today = today or timezone.localdate()
+    purchase_order = _purchase_order_lock(purchase_order_id)
+    if purchase_order.status != PurchaseOrder.Status.DRAFT:
+        raise InvalidTransition(
+            f"{purchase_order.number} is {purchase_order.get_status_display().lower()}, "
+            "not a draft."
+        )
+    lines = list(purchase_order.lines.all())
+    if not lines:
+        raise ValidationFailed("A purchase order needs lines.", fields={"lines": "required"})
+    for line in lines:
+        _check_date(line.expected_date, field=f"line {line.pk} expected_date", today=today)
+    purchase_order.status = PurchaseOrder.Status.ORDERED
+    purchase_order.ordered_at = timezone.now()
+    purchase_order.save(update_fields=["status", "ordered_at"])
+    PurchaseOrderLine.objects.filter(purchase_order=purchase_order).update(
+        first_expected_date=F("expected_date")
+    )
+    _purchase_order_announce(
+        purchase_order, cause=EtaChange.Cause.PO_CREATED, detail=purchase_order.number
+    )
+    return purchase_order
+
+
+def _purchase_line_lock(line_id: int) -> tuple[PurchaseOrder, PurchaseOrderLine]:
+    purchase_order_id = (
+        PurchaseOrderLine.objects.filter(pk=line_id).values_list("purchase_order_id", flat=True)
+    ).first()
+    if purchase_order_id is None:
+        raise ValidationFailed("Unknown purchase order line.", fields={"line_id": "unknown"})
+    purchase_order = _purchase_order_lock(purchase_order_id)
+    return purchase_order, purchase_order.lines.select_related("product").get(pk=line_id)
+
+
+@transaction.atomic
+def purchase_order_line_reschedule(
+    *, line_id: int, expected_date: date, actor: Any = None, today: date | None = None
+) -> PurchaseOrderLine:
+    """The supplier moved a delivery: change the line's expected date. Locks the order."""
+    today = today or timezone.localdate()
+    purchase_order, line = _purchase_line_lock(line_id)
+    expected_date = _check_date(expected_date, field="expected_date", today=today)
+    if purchase_order.status == PurchaseOrder.Status.CANCELLED or line.outstanding == 0:
+        raise InvalidTransition("Nothing of this line is still to arrive.")
+    if expected_date == line.expected_date:
+        return line
+    previous = line.expected_date
+    line.expected_date = expected_date
+    fields = ["expected_date"]
+    if purchase_order.status == PurchaseOrder.Status.DRAFT:
+        line.first_expected_date = expected_date
+        fields.append("first_expected_date")
+    line.save(update_fields=fields)
+    if purchase_order.status in PurchaseOrder.OPEN_STATUSES:
+        enqueue_refresh(
+            line.product_id,
+            cause=EtaChange.Cause.PO_DATE_CHANGED,
+            detail=f"{purchase_order.number}: {previous:%Y-%m-%d} to {expected_date:%Y-%m-%d}",
+        )
+    return line
+
+
+@transaction.atomic
+def purchase_order_line_cancel(*, line_id: int, actor: Any = None) -> PurchaseOrderLine:
+    """Cancel what is still to arrive on one line. Locks the order."""
+    purchase_order, line = _purchase_line_lock(line_id)
+    if purchase_order.status == PurchaseOrder.Status.CANCELLED or line.outstanding == 0:
+        raise InvalidTransition("Nothing of this line is still to arrive.")
+    line.cancelled += line.outstanding
+    line.save(update_fields=["cancelled"])
+    _purchase_order_settle(purchase_order)
+    if purchase_order.status != PurchaseOrder.Status.DRAFT:
+        enqueue_refresh(
+            line.product_id, cause=EtaChange.Cause.PO_CANCELLED, detail=purchase_order.number
+        )
+    return line
+
+
+@transaction.atomic
+def purchase_order_cancel(*, purchase_order_id: int, actor: Any = None) -> PurchaseOrder:
+    """Cancel everything still to arrive on the order. Locks the order."""
+    purchase_order = _purchase_order_lock(purchase_order_id)
+    if purchase_order.status in (PurchaseOrder.Status.RECEIVED, PurchaseOrder.Status.CANCELLED):
+        raise InvalidTransition(
+            f"{purchase_order.number} is already {purchase_order.get_status_display().lower()}."
+        )
+    was_open = purchase_order.status in PurchaseOrder.OPEN_STATUSES
+    PurchaseOrderLine.objects.filter(purchase_order=purchase_order).update(
+        cancelled=F("quantity") - F("received")
+    )
+    if purchase_order.status == PurchaseOrder.Status.DRAFT:
+        purchase_order.status = PurchaseOrder.Status.CANCELLED
+        purchase_order.save(update_fields=["status"])
+    else:
+        _purchase_order_settle(purchase_order)
+    if was_open:
+        _purchase_order_announce(
+            purchase_order, cause=EtaChange.Cause.PO_CANCELLED, detail=purchase_order.number
+        )
+    return purchase_order
+
+
+@transaction.atomic
+def purchase_order_receive(
+    *,
+    purchase_order_id: int,
+    lines: Sequence[ReceiptRequest],
+    received_on: date | None = None,
+    reference: str = "",
+    actor: Any = None,
+) -> list[PurchaseReceipt]:
+    """Book goods arriving against a purchase order: partial receipts allowed.
+
+    Locks the order, then each product. Units received by SKU go to that product's open lines
+    soonest expected first. Receiving more than is outstanding is refused (`OverReceipt`) and
+    changes nothing. Each receipt writes a ledger row, records its delay against the date the
+    supplier first promised, and refreshes the product after commit.
+    """
+    today = timezone.localdate()
+    received_on = received_on or today
+    if not isinstance(received_on, date) or received_on > today:
+        raise ValidationFailed(
+            "Goods cannot be received in the future.", fields={"received_on": f"at most {today}"}
+        )
+    if not lines:
+        raise ValidationFailed("Say what was received.", fields={"lines": "required"})
+    purchase_order = _purchase_order_lock(purchase_order_id)
+    if purchase_order.status not in PurchaseOrder.OPEN_STATUSES:
+        raise InvalidTransition(
+            f"{purchase_order.number} is {purchase_order.get_status_display().lower()}: "
+            "only an ordered purchase order can be received."
+        )
+    order_lines = list(
+        purchase_order.lines.select_related("product").order_by("expected_date", "pk")
+    )
+    by_id = {line.pk: line for line in order_lines}
+    wanted: dict[int, int] = defaultdict(int)
+    for index, request in enumerate(lines):
+        quantity = check_quantity(request.quantity, field=f"lines[{index}].quantity")
+        if (request.sku is None) == (request.line_id is None):
+            raise ValidationFailed(
+                "Name each received line by SKU or by line id.",
+                fields={f"lines[{index}]": "sku or line_id required"},
+            )
+        if request.line_id is not None:
+            if request.line_id not in by_id:
+                raise ValidationFailed(
+                    "That line is not on this purchase order.",
+                    fields={f"lines[{index}].line_id": "unknown"},
+                )
+            targets = [by_id[request.line_id]]
+        else:
+            targets = [line for line in order_lines if line.product.sku == request.sku]
+            if not targets:
+                raise ValidationFailed(
+                    "That SKU is not on this purchase order.",
+                    fields={f"lines[{index}].sku": "not on this purchase order"},
+                )
+        room = sum(line.outstanding - wanted[line.pk] for line in targets)
+        if quantity > room:
+            raise OverReceipt(
+                f"Only {room} unit(s) of {targets[0].product.sku} are still to arrive"
+                f" on {purchase_order.number}.",
+                fields={f"lines[{index}].quantity": f"at most {room}"},
+            )
+        for line in targets:
+            take = min(quantity, line.outstanding - wanted[line.pk])
+            wanted[line.pk] += take
+            quantity -= take
+
+    receipts: list[PurchaseReceipt] = []
+    for line in order_lines:
+        quantity = wanted.get(line.pk, 0)
+        if not quantity:
+            continue
+        movement = _change_on_hand(
+            product=line.product,
+            warehouse=purchase_order.warehouse,
+            quantity=quantity,
+            kind=StockMovement.Kind.RECEIPT,
+            reason="Purchase order received",
+            reference=(reference or purchase_order.number)[:100],
+            actor=actor,
+            cause=EtaChange.Cause.PO_RECEIVED,
+            detail=purchase_order.number,
+        )
+        line.received += quantity
+        line.save(update_fields=["received"])
+        receipts.append(
+            PurchaseReceipt.objects.create(
+                line=line,
+                quantity=quantity,
+                received_on=received_on,
+                expected_date=line.expected_date,
+                delay_days=(received_on - line.first_expected_date).days,
+                movement=movement,
+                actor=recorded_actor(actor),
+            )
+        )
+    _purchase_order_settle(purchase_order)
+    return receipts

@@ -62,6 +62,16 @@ class OrderLine(models.Model):
     cancelled = models.PositiveIntegerField(default=0)
     status = models.CharField(max_length=16, choices=Status.choices, editable=False)
     unit_price = models.DecimalField(max_digits=12, decimal_places=2)
+    eta = models.DateField(
+        "ETA", null=True, blank=True, editable=False, help_text="When the last unit should ship."
+    )
+    first_promised_eta = models.DateField(
+        "first promised ETA",
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="The ETA the customer was told when ordering.",
+    )
 
     class Meta:
         ordering = ["pk"]
@@ -99,6 +109,7 @@ class OrderEvent(models.Model):
         ALLOCATED = "allocated", "Stock allocated"
         BACKORDERED = "backordered", "Backordered"
         PREORDERED = "preordered", "Pre-ordered"
+        RELEASED = "released", "Released"
         DEALLOCATED = "deallocated", "Allocation released"
         SHIPPED = "shipped", "Shipped"
         CANCELLED = "cancelled", "Cancelled"
@@ -123,6 +134,49 @@ class OrderEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.order_id} {self.get_kind_display()}"
+
+
+class EtaChange(models.Model):
+    """A line's ETA moving, and why: feeds customer notices and ETA-accuracy reports."""
+
+    class Cause(models.TextChoices):
+        PLACED = "placed", "Order placed"
+        PO_CREATED = "po_created", "Purchase order placed"
+        PO_DATE_CHANGED = "po_date_changed", "Delivery date changed"
+        PO_RECEIVED = "po_received", "Goods received"
+        PO_CANCELLED = "po_cancelled", "Purchase order cancelled"
+        QUEUE_AHEAD_CANCELLED = "queue_ahead_cancelled", "Order ahead cancelled"
+        QUEUE_CHANGED = "queue_changed", "Priority order placed ahead"
+        LEAD_TIME_CHANGED = "lead_time_changed", "Lead time changed"
+        STOCK_CHANGED = "stock_changed", "Stock changed"
+        RELEASED = "released", "Product released"
+        SHIPPED = "shipped", "Shipped"
+        CANCELLED = "cancelled", "Line cancelled"
+        DAY_ROLLOVER = "day_rollover", "New day"
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="eta_changes")
+    line = models.ForeignKey(OrderLine, on_delete=models.CASCADE, related_name="eta_changes")
+    previous = models.DateField(null=True, blank=True)
+    eta = models.DateField("ETA", null=True, blank=True)
+    cause = models.CharField(max_length=24, choices=Cause.choices)
+    detail = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+        indexes = [
+            models.Index(fields=["order", "created_at"]),
+            models.Index(fields=["cause", "created_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"line {self.line_id}: {self.previous} -> {self.eta} ({self.cause})"
+
+    @property
+    def days_moved(self) -> int | None:
+        if self.previous is None or self.eta is None:
+            return None
+        return (self.eta - self.previous).days
 
 
 class Shipment(models.Model):

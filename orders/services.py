@@ -12,23 +12,31 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
-from django.db.models import F, Sum
+from django.db.models import F
 from django.utils import timezone
 
-from inventory.allocation import (
-    Policy,
-    ProductRules,
-    RequestedLine,
-    Supply,
-    plan_order,
-    release_allocations,
-)
+from inventory import selectors
+from inventory.allocation import RequestedLine, Supply, plan_order, release_allocations
+from inventory.eta import Timeline
 from inventory.exceptions import NotCancellable, NotShippable, OrderRefused, ValidationFailed
 from inventory.locks import lock_products, lock_stocks
 from inventory.models import Allocation, Product, Stock, StockMovement
-from inventory.services import allocations_apply, check_quantity, enqueue_reallocation
+from inventory.services import (
+    allocations_apply,
+    check_quantity,
+    enqueue_refresh,
+    products_by_sku,
+)
 from orders.lifecycle import line_change, recorded_actor
-from orders.models import Order, OrderEvent, OrderLine, RefusedDemand, Shipment, ShipmentLine
+from orders.models import (
+    EtaChange,
+    Order,
+    OrderEvent,
+    OrderLine,
+    RefusedDemand,
+    Shipment,
+    ShipmentLine,
+)
 
 MAX_LINES = 100
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -77,15 +85,7 @@ def _validate_order(
         raise ValidationFailed("Too many lines.", fields={"lines": f"at most {MAX_LINES}"})
     for index, line in enumerate(lines):
         check_quantity(line.quantity, field=f"lines[{index}].quantity")
-    skus = {line.sku for line in lines}
-    products = {p.sku: p for p in Product.objects.filter(sku__in=skus)}
-    unknown = {
-        f"lines[{index}].sku": "unknown SKU"
-        for index, line in enumerate(lines)
-        if line.sku not in products
-    }
-    if unknown:
-        raise ValidationFailed("Unknown product.", fields=unknown)
+    products = products_by_sku([line.sku for line in lines])
     return email, name, str(locale), products
 
 
@@ -151,21 +151,9 @@ def _order_place_locked(
     if len(products) != len(set(product_ids)):
         raise ValidationFailed("A product was removed while ordering.", fields={"lines": "stale"})
     stocks = {stock.pk: stock for stock in lock_stocks(product_ids)}
-    backordered = dict(
-        OrderLine.objects.filter(product_id__in=products, backordered__gt=0)
-        .values("product_id")
-        .annotate(units=Sum("backordered"))
-        .values_list("product_id", "units")
-    )
+    backordered = selectors.backordered_units(products)
     rules = {
-        pk: ProductRules(
-            product_id=pk,
-            policy=Policy(product.backorder_policy),
-            backorder_limit=product.backorder_limit,
-            max_per_order=product.max_per_order,
-            release_date=product.release_date,
-            backordered=backordered.get(pk, 0),
-        )
+        pk: selectors.product_rules(product, backordered.get(pk, 0))
         for pk, product in products.items()
     }
     supply = [
@@ -175,6 +163,18 @@ def _order_place_locked(
     plan = plan_order(requested, rules, supply, today)
     if not plan.accepted:
         raise OrderRefused(plan.refusals)
+    # The ETA each line is promised: the availability quote's, from the same locked figures.
+    lead_times = selectors.lead_times(products.values())
+    incoming = selectors.incoming_supply(products)
+    timelines = {
+        pk: Timeline(
+            free=sum(s.free for s in supply if s.product_id == pk),
+            incoming=incoming[pk],
+            rule=selectors.eta_rule(product, lead_times[pk], today),
+        )
+        for pk, product in products.items()
+    }
+    ahead = {pk: backordered.get(pk, 0) for pk in products}
 
     order = Order.objects.create(
         email=email, name=name, locale=locale, ship_complete=ship_complete, priority=priority
@@ -200,6 +200,10 @@ def _order_place_locked(
     ]
     for line, planned in zip(lines, plan.lines, strict=True):
         line.allocated, line.backordered = planned.allocated, planned.backordered
+        product_id = planned.product_id
+        line.eta = timelines[product_id].quote(ahead=ahead[product_id], quantity=line.quantity).eta
+        line.first_promised_eta = line.eta
+        ahead[product_id] += line.quantity
         kind = (
             OrderEvent.Kind.PREORDERED
             if planned.preordered
@@ -223,6 +227,20 @@ def _order_place_locked(
         actor=actor,
     )
     OrderEvent.objects.bulk_create(events)
+    EtaChange.objects.bulk_create(
+        EtaChange(
+            order=order,
+            line=line,
+            eta=line.eta,
+            cause=EtaChange.Cause.PLACED,
+            created_at=order.created_at,
+        )
+        for line in lines
+    )
+    if priority > 0:
+        # A priority order may overtake waiting lines: their ETAs move later.
+        for product_id in sorted(pid for pid, units in backordered.items() if units):
+            enqueue_refresh(product_id, cause=EtaChange.Cause.QUEUE_CHANGED, detail=order.number)
     return order
 
 
@@ -272,10 +290,23 @@ def order_line_cancel(
             actor=actor,
             message=(reason or f"Cancelled by {who}").strip(),
         )
-        line.save(update_fields=["allocated", "backordered", "cancelled", "status"])
+        fields = ["allocated", "backordered", "cancelled", "status"]
+        if line.status == OrderLine.Status.CANCELLED and line.eta is not None:
+            EtaChange.objects.create(
+                order=line.order,
+                line=line,
+                previous=line.eta,
+                eta=None,
+                cause=EtaChange.Cause.CANCELLED,
+            )
+            line.eta = None
+            fields.append("eta")
+        line.save(update_fields=fields)
         event.save()
-        if from_allocation:
-            enqueue_reallocation(product_id)
+        # Lines behind it in the queue move up, and freed stock goes to them.
+        enqueue_refresh(
+            product_id, cause=EtaChange.Cause.QUEUE_AHEAD_CANCELLED, detail=line.order.number
+        )
     return line
 
 
@@ -328,6 +359,8 @@ def shipment_create(
     )
     shipment_lines: list[ShipmentLine] = []
     events: list[OrderEvent] = []
+    eta_changes: list[EtaChange] = []
+    today = timezone.localdate()
     for line_id, quantity in wanted.items():
         line = order_lines[line_id]
         if quantity > line.allocated:
@@ -348,7 +381,22 @@ def shipment_create(
                 line, kind=OrderEvent.Kind.SHIPPED, quantity=quantity, actor=actor, message=tracking
             )
         )
-        line.save(update_fields=["allocated", "shipped", "status"])
+        fields = ["allocated", "shipped", "status"]
+        if line.status == OrderLine.Status.SHIPPED and line.eta != today:
+            eta_changes.append(
+                EtaChange(
+                    order=order,
+                    line=line,
+                    previous=line.eta,
+                    eta=today,
+                    cause=EtaChange.Cause.SHIPPED,
+                    detail=tracking.strip()[:255],
+                )
+            )
+            line.eta = today
+            fields.append("eta")
+        line.save(update_fields=fields)
     ShipmentLine.objects.bulk_create(shipment_lines)
+    EtaChange.objects.bulk_create(eta_changes)
     OrderEvent.objects.bulk_create(events)
     return shipment

@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -140,6 +141,12 @@ CELERY_TASK_SOFT_TIME_LIMIT = 240
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE = {
+    "start-of-day": {
+        # Today moves: pre-orders due today are released and every waiting line's ETA is
+        # recomputed against the new date.
+        "task": "inventory.tasks.start_of_day",
+        "schedule": crontab(hour=0, minute=5),
+    },
     "reallocate-all-products": {
         # A safety net: any product whose free stock could fill a backorder is reallocated,
         # even if the task enqueued after the stock change was lost.
@@ -147,6 +154,9 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 15 * 60,
     },
 }
+
+# Days between goods arriving and the parcel leaving: added to every ETA.
+BACKORDER_HANDLING_DAYS = env.int("BACKORDER_HANDLING_DAYS", default=0)
 
 # How many units a backorder queue loads per query while reallocating.
 BACKORDER_BATCH_SIZE = env.int("BACKORDER_BATCH_SIZE", default=500)

@@ -6,7 +6,7 @@ from django.db.models import Sum
 
 from inventory import services
 from inventory.models import Allocation, Stock, StockMovement
-from inventory.tasks import reallocate_product
+from inventory.tasks import refresh_product
 from orders.models import OrderEvent, OrderLine
 from orders.services import LineRequest, order_line_cancel, order_place
 from tests.worker import celery_worker, wait_until
@@ -66,7 +66,7 @@ def test_a_receipt_fills_the_oldest_backorders_through_the_worker(worker, hoodie
         (0, 2, "backordered"),
     ]
     before = _snapshot(hoodie)
-    assert reallocate_product.delay(hoodie.pk).get(timeout=60) == 0
+    assert refresh_product.delay(hoodie.pk).get(timeout=60) == [0, 0]
     assert _snapshot(hoodie) == before
     call_command("verify_stock")
 
@@ -93,8 +93,8 @@ def test_many_concurrent_reallocations_of_one_product_allocate_each_unit_once(wo
     orders = [_place("HOODIE-SE", 1, f"buyer{n}") for n in range(20)]
 
     services.stock_receive(product=hoodie, quantity=10)
-    results = [reallocate_product.delay(hoodie.pk) for _ in range(8)]
-    allocated_by_tasks = sum(result.get(timeout=60) for result in results)
+    results = [refresh_product.delay(hoodie.pk) for _ in range(8)]
+    allocated_by_tasks = sum(result.get(timeout=60)[0] for result in results)
     wait_until(lambda: _no_free_stock(hoodie), "all free stock allocated")
 
     lines = [_line(order) for order in orders]
