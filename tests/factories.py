@@ -3,7 +3,7 @@ from decimal import Decimal
 import factory
 from django.contrib.auth import get_user_model
 
-from inventory.models import Product, Warehouse
+from inventory.models import Product, Supplier, SupplierProduct, Warehouse
 
 
 class WarehouseFactory(factory.django.DjangoModelFactory):
@@ -24,6 +24,23 @@ class ProductFactory(factory.django.DjangoModelFactory):
     price = Decimal("100000")
     backorder_policy = Product.BackorderPolicy.BACKORDER
     lead_time_days = 14
+
+
+class SupplierFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Supplier
+
+    name = factory.Sequence(lambda n: f"Supplier {n}")
+    email = factory.Sequence(lambda n: f"supplier{n}@example.com")
+    lead_time_days = 10
+
+
+class SupplierProductFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = SupplierProduct
+
+    supplier = factory.SubFactory(SupplierFactory)
+    product = factory.SubFactory(ProductFactory)
 
 
 class StaffFactory(factory.django.DjangoModelFactory):
