@@ -8,6 +8,7 @@ import random
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import date
 
 import pytest
 from django.core.management import call_command
@@ -168,4 +169,42 @@ def test_backorder_cap_holds_under_concurrency(default_warehouse):
     assert set(refused) == {"backorder_limit"}
     assert OrderLine.objects.filter(product=product).aggregate(b=Sum("backordered"))["b"] == 30
     assert RefusedDemand.objects.filter(product=product, reason="backorder_limit").count() == 30
+    call_command("verify_stock")
+
+
+def test_preorder_cap_and_per_order_cap_hold_under_concurrency(default_warehouse):
+    # given a pre-order of 20 units at most, 3 per order, and 40 buyers asking for 2 or 4
+    product = ProductFactory(
+        sku="ALBUM-LTD",
+        backorder_policy=Product.BackorderPolicy.PREORDER,
+        release_date=date(2099, 1, 1),
+        backorder_limit=20,
+        max_per_order=3,
+    )
+    inventory_services.stock_receive(product=product, quantity=5)
+    accepted, refused = [], []
+
+    def work(thread: int) -> None:
+        quantity = 4 if thread % 4 == 0 else 2
+        try:
+            order_place(
+                email=f"fan{thread}@example.com",
+                name=f"Fan {thread}",
+                lines=[LineRequest("ALBUM-LTD", quantity)],
+            )
+        except OrderRefused as refusal:
+            refused.append(refusal.code)
+        else:
+            accepted.append(quantity)
+
+    errors = _in_threads(40, work)
+
+    # then ten 2-unit pre-orders fill the cap; every 4-unit order is over the per-order cap
+    assert errors == []
+    assert accepted == [2] * 10
+    assert sorted(refused) == ["backorder_limit"] * 20 + ["max_per_order"] * 10
+    lines = OrderLine.objects.filter(product=product)
+    assert lines.aggregate(b=Sum("backordered"))["b"] == 20
+    assert set(lines.values_list("status", "allocated")) == {("preordered", 0)}
+    assert Stock.objects.get(product=product).allocated == 0
     call_command("verify_stock")

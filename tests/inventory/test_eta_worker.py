@@ -1,0 +1,118 @@
+"""ETAs kept true by a real Celery worker process, over Redis, on the test database."""
+
+from datetime import date, timedelta
+
+import pytest
+from django.core.management import call_command
+from django.utils import timezone
+
+from inventory import services
+from inventory.services import PurchaseLineRequest, ReceiptRequest
+from orders.models import EtaChange, OrderLine
+from orders.services import LineRequest, order_line_cancel, order_place
+from tests.factories import SupplierFactory
+from tests.worker import celery_worker, wait_until
+
+pytestmark = pytest.mark.django_db(transaction=True)
+Cause = EtaChange.Cause
+
+
+def in_days(days: int) -> date:
+    return timezone.localdate() + timedelta(days=days)
+
+
+def line_of(who: str, quantity: int = 2) -> OrderLine:
+    order = order_place(
+        email=f"{who}@example.com", name=who, lines=[LineRequest("HOODIE-SE", quantity)]
+    )
+    return order.lines.get()
+
+
+def state(lines: list[OrderLine]) -> list[tuple[str, date | None]]:
+    fresh = {line.pk: line for line in OrderLine.objects.filter(pk__in=[x.pk for x in lines])}
+    return [(fresh[line.pk].status, fresh[line.pk].eta) for line in lines]
+
+
+def settles_at(lines: list[OrderLine], expected: list[tuple[str, date | None]], what: str):
+    wait_until(lambda: state(lines) == expected, what)
+
+
+def test_supply_moves_etas_through_the_worker(hoodie):
+    # given the hoodie sold out: four buyers wait, each told "ships in 14 days"
+    buyers = [line_of(who) for who in ("ayu", "budi", "citra", "dewi")]
+    assert state(buyers) == [("backordered", in_days(14))] * 4
+
+    with celery_worker():
+        # a purchase order for four hoodies moves the two oldest to its date
+        purchase_order = services.purchase_order_create(
+            supplier=SupplierFactory(name="Konveksi Bandung"),
+            lines=[PurchaseLineRequest("HOODIE-SE", 4, in_days(6))],
+        )
+        settles_at(
+            buyers,
+            [("backordered", in_days(6))] * 2 + [("backordered", in_days(14))] * 2,
+            "the purchase order to move the oldest ETAs",
+        )
+
+        # the oldest buyer cancels: the buyer behind moves up onto the delivery
+        order_line_cancel(line_id=buyers[0].pk, by_customer=True)
+        settles_at(
+            buyers,
+            [("cancelled", None)]
+            + [("backordered", in_days(6))] * 2
+            + [("backordered", in_days(14))],
+            "the cancellation ahead to move the queue earlier",
+        )
+
+        # the supplier slips past the lead time: everyone waiting moves later
+        po_line = purchase_order.lines.get()
+        services.purchase_order_line_reschedule(line_id=po_line.pk, expected_date=in_days(20))
+        settles_at(
+            buyers,
+            [("cancelled", None)] + [("backordered", in_days(20))] * 3,
+            "the slip to move ETAs later",
+        )
+
+        # the goods arrive early: the oldest waiting buyers are allocated and ship today
+        services.purchase_order_receive(
+            purchase_order_id=purchase_order.pk, lines=[ReceiptRequest(4, sku="HOODIE-SE")]
+        )
+        settles_at(
+            buyers,
+            [("cancelled", None)]
+            + [("allocated", in_days(0))] * 2
+            + [("backordered", in_days(14))],
+            "the receipt to be allocated",
+        )
+
+    # then every move is on record with its cause, and the ledger agrees with the counters
+    def history(line: OrderLine) -> list[tuple[date | None, date | None, str]]:
+        changes = EtaChange.objects.filter(line=line).order_by("pk")
+        return list(changes.values_list("previous", "eta", "cause"))
+
+    assert history(buyers[0]) == [
+        (None, in_days(14), Cause.PLACED),
+        (in_days(14), in_days(6), Cause.PO_CREATED),
+        (in_days(6), None, Cause.CANCELLED),
+    ]
+    assert history(buyers[1]) == [
+        (None, in_days(14), Cause.PLACED),
+        (in_days(14), in_days(6), Cause.PO_CREATED),
+        (in_days(6), in_days(20), Cause.PO_DATE_CHANGED),
+        (in_days(20), in_days(0), Cause.PO_RECEIVED),
+    ]
+    assert history(buyers[2]) == [
+        (None, in_days(14), Cause.PLACED),
+        (in_days(14), in_days(6), Cause.QUEUE_AHEAD_CANCELLED),
+        (in_days(6), in_days(20), Cause.PO_DATE_CHANGED),
+        (in_days(20), in_days(0), Cause.PO_RECEIVED),
+    ]
+    assert history(buyers[3]) == [
+        (None, in_days(14), Cause.PLACED),
+        (in_days(14), in_days(20), Cause.PO_DATE_CHANGED),
+        (in_days(20), in_days(14), Cause.PO_RECEIVED),
+    ]
+    assert [line.first_promised_eta for line in OrderLine.objects.order_by("pk")] == [
+        in_days(14)
+    ] * 4
+    call_command("verify_stock")
