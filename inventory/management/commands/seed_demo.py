@@ -8,7 +8,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from inventory import services
-from inventory.models import Product, Warehouse
+from inventory.models import Product, Supplier, SupplierProduct, Warehouse
 from orders.services import LineRequest, order_place
 
 DEMO_USERNAME = "staff"
@@ -94,6 +94,7 @@ class Command(BaseCommand):
         services.stock_receive(product=tee, quantity=120, warehouse=main, reference="DN-1001")
         services.stock_receive(product=tee, quantity=40, warehouse=surabaya, reference="DN-1002")
         services.stock_receive(product=tote, quantity=3, warehouse=surabaya, reference="DN-1003")
+        self._suppliers(hoodie, tee, tote)
         # The hoodie sells out on launch day: the last buyers are backordered.
         for index in range(6):
             name, email, locale = CUSTOMERS[index % len(CUSTOMERS)]
@@ -115,4 +116,30 @@ class Command(BaseCommand):
             name="Fiona Walsh",
             locale="en",
             lines=[LineRequest("CAP-2027", 1)],
+        )
+
+    def _suppliers(self, hoodie: Product, tee: Product, tote: Product) -> None:
+        """A preferred and an alternative supplier, and a delivery on its way for the tote."""
+        today = timezone.localdate()
+        bandung = Supplier.objects.create(
+            name="Konveksi Bandung", email="order@konveksi-bandung.example", lead_time_days=14
+        )
+        jakarta = Supplier.objects.create(
+            name="Garmen Jakarta", email="sales@garmen-jakarta.example", lead_time_days=21
+        )
+        for product, cost in ((hoodie, "180000"), (tee, "55000"), (tote, "30000")):
+            SupplierProduct.objects.create(
+                supplier=bandung, product=product, unit_cost=Decimal(cost), rank=1
+            )
+        SupplierProduct.objects.create(
+            supplier=jakarta,
+            product=hoodie,
+            unit_cost=Decimal("160000"),
+            minimum_order_quantity=100,
+            rank=2,
+        )
+        services.purchase_order_create(
+            supplier=bandung,
+            lines=[services.PurchaseLineRequest("TOTE-CANVAS", 10, today + timedelta(days=6))],
+            reference="KB-2311",
         )
