@@ -224,20 +224,24 @@ def allocations_apply(
     changes: Iterable[tuple[OrderLine, Stock, int]],
     kind: str,
     actor: Any = None,
+    new_lines: bool = False,
 ) -> None:
     """Add (or, with negative units, remove) allocations and write their ledger rows.
 
     Caller must hold the product locks and keeps the order lines' own counters in step.
-    Set-based: a fixed number of queries however many lines change.
+    `new_lines` says the lines were created in this transaction, so they have no allocation
+    rows yet. Set-based: a fixed number of queries however many lines change.
     """
     changes = [(line, stock, units) for line, stock, units in changes if units]
     if not changes:
         return
-    line_ids = {line.pk for line, _, _ in changes}
-    existing = {
-        (a.order_line_id, a.stock_id): a
-        for a in Allocation.objects.filter(order_line_id__in=line_ids).select_for_update()
-    }
+    existing: dict[tuple[int, int], Allocation] = {}
+    if not new_lines:
+        line_ids = {line.pk for line, _, _ in changes}
+        existing = {
+            (a.order_line_id, a.stock_id): a
+            for a in Allocation.objects.filter(order_line_id__in=line_ids).select_for_update()
+        }
     to_create: dict[tuple[int, int], Allocation] = {}
     to_update: dict[tuple[int, int], Allocation] = {}
     per_stock: dict[int, int] = defaultdict(int)

@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from inventory import selectors
 from inventory.allocation import RequestedLine, Supply, plan_order, release_allocations
-from inventory.eta import Timeline
+from inventory.eta import Incoming, Timeline
 from inventory.exceptions import NotCancellable, NotShippable, OrderRefused, ValidationFailed
 from inventory.locks import lock_products, lock_stocks
 from inventory.models import Allocation, Product, Stock, StockMovement
@@ -111,6 +111,11 @@ def order_place(
     )
     today = today or timezone.localdate()
     requested = [RequestedLine(products[line.sku].pk, line.quantity) for line in lines]
+    # Supply outlook, read before the locks to keep them short: purchase orders and supplier
+    # terms never take the product lock, so reading them under it would be no fresher.
+    ordered = list(products.values())
+    lead_times = selectors.lead_times(ordered)
+    incoming = selectors.incoming_supply(lead_times)
     try:
         return _order_place_locked(
             email=email,
@@ -119,6 +124,8 @@ def order_place(
             ship_complete=bool(ship_complete),
             priority=priority,
             requested=requested,
+            lead_times=lead_times,
+            incoming=incoming,
             actor=actor,
             today=today,
         )
@@ -143,6 +150,8 @@ def _order_place_locked(
     ship_complete: bool,
     priority: int,
     requested: list[RequestedLine],
+    lead_times: dict[int, int | None],
+    incoming: dict[int, list[Incoming]],
     actor: Any,
     today: date,
 ) -> Order:
@@ -163,9 +172,7 @@ def _order_place_locked(
     plan = plan_order(requested, rules, supply, today)
     if not plan.accepted:
         raise OrderRefused(plan.refusals)
-    # The ETA each line is promised: the availability quote's, from the same locked figures.
-    lead_times = selectors.lead_times(products.values())
-    incoming = selectors.incoming_supply(products)
+    # The ETA each line is promised: the availability quote's, from the same figures.
     timelines = {
         pk: Timeline(
             free=sum(s.free for s in supply if s.product_id == pk),
@@ -225,6 +232,7 @@ def _order_place_locked(
         ],
         kind=StockMovement.Kind.ALLOCATION,
         actor=actor,
+        new_lines=True,
     )
     OrderEvent.objects.bulk_create(events)
     EtaChange.objects.bulk_create(

@@ -2,7 +2,9 @@
 
 - order placement throughput: many threads ordering one hot SKU (the flash-sale case), and
   baskets over several SKUs;
-- reallocation of a long backorder queue by one receipt: wall time and query count.
+- reallocation of a long backorder queue by one receipt: wall time and query count;
+- ETA recomputation of a long queue after purchase orders arrive, and the availability quote
+  against that queue.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import os
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -47,8 +50,17 @@ def main() -> None:
 
     call_command("migrate", verbosity=0)
 
-    from inventory.models import Product, Warehouse
-    from inventory.services import product_reallocate, stock_receive
+    from django.utils import timezone
+
+    from inventory.models import Product, Supplier, Warehouse
+    from inventory.selectors import availability_quote
+    from inventory.services import (
+        PurchaseLineRequest,
+        product_etas_refresh,
+        product_reallocate,
+        purchase_order_create,
+        stock_receive,
+    )
     from orders.models import Order, OrderLine
     from orders.services import LineRequest, order_place
 
@@ -96,24 +108,27 @@ def main() -> None:
         "order_place_basket_3_skus", baskets / elapsed, "orders/s", orders=baskets, threads=threads
     )
 
+    def backorder_queue(target: Product, lines: int) -> None:
+        # Set up in bulk: what is measured is the queue work, not 20,000 checkouts.
+        queued_orders = Order.objects.bulk_create(
+            Order(email=f"q{index}@example.com", name="Queue") for index in range(lines)
+        )
+        OrderLine.objects.bulk_create(
+            OrderLine(
+                order=order,
+                product=target,
+                quantity=1,
+                backordered=1,
+                status=OrderLine.Status.BACKORDERED,
+                unit_price=1,
+            )
+            for order in queued_orders
+        )
+
     # 3. A queue of 20,000 backordered lines filled by one receipt.
     queue = product("QUEUE")
     lines = 20_000
-    # The queue is set up in bulk: what is measured is the reallocation, not 20,000 checkouts.
-    queued_orders = Order.objects.bulk_create(
-        Order(email=f"q{index}@example.com", name="Queue") for index in range(lines)
-    )
-    OrderLine.objects.bulk_create(
-        OrderLine(
-            order=order,
-            product=queue,
-            quantity=1,
-            backordered=1,
-            status=OrderLine.Status.BACKORDERED,
-            unit_price=1,
-        )
-        for order in queued_orders
-    )
+    backorder_queue(queue, lines)
     stock_receive(product=queue, quantity=lines, warehouse=warehouse)
     reset_queries()
     with CaptureQueriesContext(connection) as queries:
@@ -129,6 +144,44 @@ def main() -> None:
         product_reallocate(product_id=queue.pk)
         elapsed = time.perf_counter() - started
     emit("reallocate_noop", elapsed * 1000, "ms", queries=len(queries))
+
+    # 4. ETAs of a 20,000-line queue after three purchase orders cover parts of it.
+    awaited = product("AWAITED")
+    backorder_queue(awaited, lines)
+    supplier = Supplier.objects.create(name="Bench supplier", lead_time_days=30)
+    today = timezone.localdate()
+    for days, quantity in ((5, 4000), (12, 6000), (20, 5000)):
+        purchase_order_create(
+            supplier=supplier,
+            lines=[PurchaseLineRequest("AWAITED", quantity, today + timedelta(days=days))],
+        )
+    with CaptureQueriesContext(connection) as queries:
+        started = time.perf_counter()
+        moved = product_etas_refresh(product_id=awaited.pk, cause="po_created")
+        elapsed = time.perf_counter() - started
+    assert moved == lines, moved
+    emit("eta_refresh_20000_lines", elapsed, "s", lines=lines, queries=len(queries), moved=moved)
+
+    with CaptureQueriesContext(connection) as queries:
+        started = time.perf_counter()
+        moved = product_etas_refresh(product_id=awaited.pk, cause="day_rollover")
+        elapsed = time.perf_counter() - started
+    assert moved == 0, moved
+    emit("eta_refresh_20000_lines_noop", elapsed, "s", queries=len(queries))
+
+    with CaptureQueriesContext(connection) as queries:
+        started = time.perf_counter()
+        rounds = 200
+        for _ in range(rounds):
+            quote = availability_quote(product=awaited, quantity=2)
+        elapsed = time.perf_counter() - started
+    assert quote.eta == today + timedelta(days=20), quote  # past supply, after the last PO
+    emit(
+        "availability_quote_behind_20000_lines",
+        elapsed / rounds * 1000,
+        "ms",
+        queries=len(queries) // rounds,
+    )
 
 
 if __name__ == "__main__":
