@@ -842,6 +842,8 @@ def purchase_order_receive(
             wanted[line.pk] += take
             quantity -= take
 
+    # All the products first, in primary-key order, so two receipts never deadlock.
+    lock_products(line.product_id for line in order_lines if wanted.get(line.pk))
     receipts: list[PurchaseReceipt] = []
     for line in order_lines:
         quantity = wanted.get(line.pk, 0)
