@@ -7,10 +7,12 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from inventory import services
+from inventory.models import Product
 from inventory.services import PurchaseLineRequest, ReceiptRequest
+from inventory.tasks import reallocate_all_products, start_of_day
 from orders.models import EtaChange, OrderLine
 from orders.services import LineRequest, order_line_cancel, order_place
-from tests.factories import SupplierFactory
+from tests.factories import ProductFactory, SupplierFactory
 from tests.worker import celery_worker, wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -116,3 +118,51 @@ def test_supply_moves_etas_through_the_worker(hoodie):
         in_days(14)
     ] * 4
     call_command("verify_stock")
+
+
+def test_start_of_day_releases_preorders_due_today_through_the_worker(default_warehouse):
+    # given pre-orders taken yesterday for an album released today, and stock for one of them
+    album = ProductFactory(
+        sku="ALBUM-LTD",
+        backorder_policy=Product.BackorderPolicy.PREORDER,
+        release_date=in_days(0),
+        lead_time_days=30,
+    )
+    fans = [
+        order_place(
+            email=f"fan{n}@example.com",
+            name="Fan",
+            lines=[LineRequest("ALBUM-LTD", 1)],
+            today=in_days(-1),
+        ).lines.get()
+        for n in range(2)
+    ]
+    services.stock_receive(product=album, quantity=1)
+
+    with celery_worker():  # starting the worker drops the refresh the receipt queued
+        assert state(fans) == [("preordered", in_days(29))] * 2
+
+        start_of_day.delay()
+
+        settles_at(
+            fans,
+            [("allocated", in_days(0)), ("backordered", in_days(30))],
+            "the release to allocate the oldest pre-order",
+        )
+    assert list(EtaChange.objects.filter(line=fans[1]).values_list("cause", flat=True)) == [
+        Cause.PLACED,
+        Cause.RELEASED,
+    ]
+    call_command("verify_stock")
+
+
+def test_the_sweep_catches_up_a_refresh_that_was_lost(hoodie):
+    waiting = line_of("ayu", 1)
+    services.stock_receive(product=hoodie, quantity=1)
+
+    with celery_worker():  # starting the worker drops the refresh the receipt queued
+        assert state([waiting]) == [("backordered", in_days(14))]
+
+        reallocate_all_products.delay()
+
+        settles_at([waiting], [("allocated", in_days(0))], "the sweep to allocate")
