@@ -680,8 +680,10 @@ def purchase_order_place(
             "not a draft."
         )
     lines = list(purchase_order.lines.all())
-    if not lines:
-        raise ValidationFailed("A purchase order needs lines.", fields={"lines": "required"})
+    if not any(line.outstanding for line in lines):
+        raise ValidationFailed(
+            "Nothing on this purchase order is still to be ordered.", fields={"lines": "required"}
+        )
     for line in lines:
         _check_date(line.expected_date, field=f"line {line.pk} expected_date", today=today)
     purchase_order.status = PurchaseOrder.Status.ORDERED
@@ -803,6 +805,13 @@ def purchase_order_receive(
         raise InvalidTransition(
             f"{purchase_order.number} is {purchase_order.get_status_display().lower()}: "
             "only an ordered purchase order can be received."
+        )
+    ordered_on = timezone.localdate(purchase_order.ordered_at or purchase_order.created_at)
+    if received_on < ordered_on:
+        raise ValidationFailed(
+            f"{purchase_order.number} was placed on {ordered_on:%Y-%m-%d}: goods cannot have"
+            " arrived before that.",
+            fields={"received_on": f"on or after {ordered_on:%Y-%m-%d}"},
         )
     order_lines = list(
         purchase_order.lines.select_related("product").order_by("expected_date", "pk")

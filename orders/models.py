@@ -170,7 +170,9 @@ class EtaChange(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"line {self.line_id}: {self.previous} -> {self.eta} ({self.cause})"
+        before = f"{self.previous:%Y-%m-%d}" if self.previous else "none"
+        after = f"{self.eta:%Y-%m-%d}" if self.eta else "none"
+        return f"{self.get_cause_display()}: {before} to {after}"
 
     @property
     def days_moved(self) -> int | None:

@@ -489,3 +489,28 @@ def test_lead_time_is_the_fastest_active_supplier_else_the_product(default_wareh
     )
 
     assert lead_times([product, bare, unknown]) == {product.pk: 9, bare.pk: 21, unknown.pk: None}
+
+
+def test_placing_a_draft_with_nothing_left_to_order_is_refused(hoodie, default_warehouse):
+    order = purchase(hoodie, place=False)
+    purchase_order_line_cancel(line_id=order.lines.get().pk)
+
+    with pytest.raises(ValidationFailed):
+        purchase_order_place(purchase_order_id=order.pk)
+
+    order.refresh_from_db()
+    assert order.status == PurchaseOrder.Status.DRAFT
+
+
+def test_goods_cannot_arrive_before_the_order_was_placed(hoodie, default_warehouse):
+    order = purchase(hoodie)
+
+    with pytest.raises(ValidationFailed) as refused:
+        purchase_order_receive(
+            purchase_order_id=order.pk,
+            lines=[ReceiptRequest(1, sku="HOODIE-SE")],
+            received_on=in_days(-1),
+        )
+
+    assert refused.value.fields == {"received_on": f"on or after {today():%Y-%m-%d}"}
+    assert PurchaseReceipt.objects.count() == 0
