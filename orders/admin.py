@@ -4,28 +4,31 @@ from django.contrib import admin, messages
 from django.db.models import OuterRef, Subquery, Sum
 from django.http import HttpRequest
 
-from inventory.admin import ReadOnlyAdminMixin
+from inventory.admin import ReadOnlyAdminMixin, ReadOnlyInline
 from inventory.exceptions import BackorderError
 from orders import services
-from orders.models import Order, OrderEvent, OrderLine, RefusedDemand, Shipment, ShipmentLine
+from orders.models import (
+    EtaChange,
+    Order,
+    OrderEvent,
+    OrderLine,
+    RefusedDemand,
+    Shipment,
+    ShipmentLine,
+)
 
 LINE_COUNTERS = ("quantity", "allocated", "backordered", "shipped", "cancelled")
+LINE_ETAS = ("eta", "first_promised_eta")
 
 
-class ReadOnlyInline(admin.TabularInline):
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
+def days_moved_text(change: EtaChange) -> str:
+    days = change.days_moved
+    return "-" if days is None else f"{days:+d}"
 
 
 class OrderLineInline(ReadOnlyInline):
     model = OrderLine
-    fields = ("product", "status", *LINE_COUNTERS, "unit_price")
+    fields = ("product", "status", *LINE_COUNTERS, *LINE_ETAS, "unit_price")
     readonly_fields = fields
     show_change_link = True
 
@@ -49,6 +52,27 @@ class OrderEventInline(ReadOnlyInline):
 
     def get_queryset(self, request: HttpRequest):
         return super().get_queryset(request).select_related("line__order", "line__product", "actor")
+
+
+class EtaChangeInline(ReadOnlyInline):
+    """The order's ETA history: every move of a line's ETA, and why."""
+
+    model = EtaChange
+    verbose_name = "ETA change"
+    verbose_name_plural = "ETA history"
+    fields = ("created_at", "sku", "previous", "eta", "days_moved", "cause", "detail")
+    readonly_fields = fields
+
+    def get_queryset(self, request: HttpRequest):
+        return super().get_queryset(request).select_related("line__product")
+
+    @admin.display(description="SKU")
+    def sku(self, change: EtaChange) -> str:
+        return change.line.product.sku
+
+    @admin.display(description="Days moved")
+    def days_moved(self, change: EtaChange) -> str:
+        return days_moved_text(change)
 
 
 class ShipmentInline(ReadOnlyInline):
@@ -76,7 +100,7 @@ class OrderAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
     readonly_fields = ("number", "created_at", "email", "name", "locale", "ship_complete")
     fields = (*readonly_fields, "priority")
-    inlines = [OrderLineInline, ShipmentInline, OrderEventInline]
+    inlines = [OrderLineInline, ShipmentInline, OrderEventInline, EtaChangeInline]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -110,7 +134,7 @@ class OrderAdmin(admin.ModelAdmin):
 
 @admin.register(OrderLine)
 class OrderLineAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ("order", "product", "status", *LINE_COUNTERS)
+    list_display = ("order", "product", "status", *LINE_COUNTERS, *LINE_ETAS)
     list_filter = ("status",)
     search_fields = ("order__number", "order__email", "product__sku")
     list_select_related = ("order", "product")
@@ -185,3 +209,33 @@ class RefusedDemandAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     search_fields = ("product__sku", "product__name")
     list_select_related = ("product",)
     date_hierarchy = "created_at"
+
+
+@admin.register(EtaChange)
+class EtaChangeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = (
+        "created_at",
+        "order",
+        "sku",
+        "previous",
+        "eta",
+        "days_moved",
+        "cause",
+        "detail",
+    )
+    list_filter = ("cause",)
+    search_fields = ("order__number",)
+    list_select_related = ("order", "line__product")
+    date_hierarchy = "created_at"
+    ordering = ("-created_at", "-pk")
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict | None = None):
+        return super().changelist_view(request, {"title": "ETA history", **(extra_context or {})})
+
+    @admin.display(description="SKU", ordering="line__product__sku")
+    def sku(self, change: EtaChange) -> str:
+        return change.line.product.sku
+
+    @admin.display(description="Days moved")
+    def days_moved(self, change: EtaChange) -> str:
+        return days_moved_text(change)

@@ -1,7 +1,7 @@
 import pytest
 
 from inventory.models import Warehouse
-from tests.factories import ProductFactory
+from tests.factories import ProductFactory, StaffFactory
 
 
 @pytest.fixture
@@ -17,3 +17,14 @@ def default_warehouse(db) -> Warehouse:
 def hoodie(default_warehouse):
     """The case study's special-edition hoodie: backorderable, ships in 14 days."""
     return ProductFactory(sku="HOODIE-SE", name="Special Edition Hoodie", lead_time_days=14)
+
+
+@pytest.fixture
+def superuser(db):
+    return StaffFactory(username="boss")
+
+
+@pytest.fixture
+def admin_client(client, superuser):
+    client.force_login(superuser)
+    return client

@@ -27,17 +27,6 @@ def place(product, quantity: int) -> Order:
 
 
 @pytest.fixture
-def superuser(db):
-    return StaffFactory(username="boss")
-
-
-@pytest.fixture
-def admin_client(client, superuser):
-    client.force_login(superuser)
-    return client
-
-
-@pytest.fixture
 def shop(hoodie, default_warehouse, superuser):
     """A row in every admin table: stock, orders, a shipment, refused demand."""
     stock_receive(product=hoodie, quantity=3, actor=superuser)
