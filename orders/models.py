@@ -164,6 +164,7 @@ class EtaChange(models.Model):
 
     class Meta:
         ordering = ["created_at", "pk"]
+        verbose_name = "ETA change"
         indexes = [
             models.Index(fields=["order", "created_at"]),
             models.Index(fields=["cause", "created_at"]),
