@@ -853,6 +853,7 @@ def purchase_order_receive(
 
     # All the products first, in primary-key order, so two receipts never deadlock.
     lock_products(line.product_id for line in order_lines if wanted.get(line.pk))
+    slip_before = _expected_slip(purchase_order.supplier_id)
     receipts: list[PurchaseReceipt] = []
     for line in order_lines:
         quantity = wanted.get(line.pk, 0)
@@ -883,4 +884,18 @@ def purchase_order_receive(
             )
         )
     _purchase_order_settle(purchase_order)
+    slip_after = _expected_slip(purchase_order.supplier_id)
+    if slip_after != slip_before:
+        # The supplier's proven delay is part of its lead time for every product it supplies.
+        product_supply_changed(
+            product_ids=SupplierProduct.objects.filter(
+                supplier_id=purchase_order.supplier_id
+            ).values_list("product_id", flat=True),
+            detail=f"{purchase_order.supplier.name}: {slip_after} day(s) late on average",
+        )
     return receipts
+
+
+def _expected_slip(supplier_id: int) -> int:
+    reliability = selectors.supplier_reliability([supplier_id]).get(supplier_id)
+    return reliability.expected_slip_days if reliability else 0

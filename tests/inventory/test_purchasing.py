@@ -514,3 +514,26 @@ def test_goods_cannot_arrive_before_the_order_was_placed(hoodie, default_warehou
 
     assert refused.value.fields == {"received_on": f"on or after {today():%Y-%m-%d}"}
     assert PurchaseReceipt.objects.count() == 0
+
+
+def test_a_receipt_that_proves_a_delay_refreshes_every_product_of_the_supplier(
+    hoodie, default_warehouse, django_capture_on_commit_callbacks
+):
+    late = SupplierFactory(name="Late", lead_time_days=5)
+    tee = ProductFactory(sku="TEE")
+    for product in (hoodie, tee):
+        SupplierProductFactory(supplier=late, product=product)
+    _receipt_with_delay(late, hoodie, 4)
+    _receipt_with_delay(late, hoodie, 4)
+
+    # the third late receipt proves the delay: the tee's ETAs depend on it too
+    with django_capture_on_commit_callbacks() as callbacks:
+        _receipt_with_delay(late, hoodie, 4)
+    # the new purchase order, its receipt, then the hoodie and the tee
+    assert len(callbacks) == 4
+
+    # a fourth receipt as late changes nothing more than its own product
+    with django_capture_on_commit_callbacks() as callbacks:
+        _receipt_with_delay(late, hoodie, 4)
+    assert len(callbacks) == 2
+    assert lead_times([hoodie, tee]) == {hoodie.pk: 9, tee.pk: 9}
