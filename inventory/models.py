@@ -46,7 +46,12 @@ class Product(models.Model):
         ),
     )
     lead_time_days = models.PositiveIntegerField(
-        null=True, blank=True, help_text="Days from reorder to arrival when no supply is scheduled."
+        null=True,
+        blank=True,
+        help_text=(
+            "Days from reorder to arrival, for ETAs past all scheduled supply; used when no"
+            " active supplier has terms for this product."
+        ),
     )
     backorder_limit = models.PositiveIntegerField(
         null=True,
