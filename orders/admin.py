@@ -1,8 +1,14 @@
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import OuterRef, Subquery, Sum
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.urls import path
+from django.utils import timezone
 
 from inventory.admin import ReadOnlyAdminMixin, ReadOnlyInline
 from inventory.exceptions import BackorderError
@@ -16,6 +22,7 @@ from orders.models import (
     Shipment,
     ShipmentLine,
 )
+from orders.selectors import eta_accuracy
 
 LINE_COUNTERS = ("quantity", "allocated", "backordered", "shipped", "cancelled")
 LINE_ETAS = ("eta", "first_promised_eta")
@@ -229,8 +236,44 @@ class EtaChangeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     date_hierarchy = "created_at"
     ordering = ("-created_at", "-pk")
 
+    ACCURACY_PERIODS = (30, 90, 365)
+
     def changelist_view(self, request: HttpRequest, extra_context: dict | None = None):
         return super().changelist_view(request, {"title": "ETA history", **(extra_context or {})})
+
+    def get_urls(self):
+        return [
+            path(
+                "accuracy/",
+                self.admin_site.admin_view(self.accuracy_view),
+                name="orders_etachange_accuracy",
+            ),
+            *super().get_urls(),
+        ]
+
+    def accuracy_view(self, request: HttpRequest) -> HttpResponse:
+        """Were the first promises kept? Shipped lines against their first promised ETA."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        try:
+            days = int(request.GET.get("days", 90))
+        except ValueError:
+            days = 90
+        if days not in self.ACCURACY_PERIODS:
+            days = 90
+        since = timezone.localdate() - timedelta(days=days)
+        total, products = eta_accuracy(since=since)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "ETA accuracy",
+            "opts": self.model._meta,
+            "days": days,
+            "periods": self.ACCURACY_PERIODS,
+            "since": since,
+            "total": total,
+            "products": products,
+        }
+        return render(request, "admin/orders/etachange/accuracy.html", context)
 
     @admin.display(description="SKU", ordering="line__product__sku")
     def sku(self, change: EtaChange) -> str:
