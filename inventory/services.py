@@ -360,13 +360,18 @@ def product_reallocate(*, product_id: int, today: date | None = None) -> int:
     return sum(fill.allocated for fill in fills)
 
 
-def products_with_fillable_backorders() -> list[int]:
-    """Products that have both free stock and waiting backorders."""
+def products_with_fillable_backorders(today: date | None = None) -> list[int]:
+    """Products that have both free stock and waiting backorders.
+
+    Pre-order products before their release hold their stock, so they are left out.
+    """
+    today = today or timezone.localdate()
     waiting = set(
         OrderLine.objects.filter(backordered__gt=0).values_list("product_id", flat=True).distinct()
     )
     free = set(
         Stock.objects.filter(on_hand__gt=F("allocated"), product_id__in=waiting)
+        .exclude(product__backorder_policy=Policy.PREORDER, product__release_date__gt=today)
         .values_list("product_id", flat=True)
         .distinct()
     )

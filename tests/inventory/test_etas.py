@@ -15,6 +15,7 @@ from inventory.services import (
     product_etas_refresh,
     product_refresh,
     products_to_refresh,
+    products_with_fillable_backorders,
     purchase_order_create,
     purchase_order_line_cancel,
     purchase_order_line_reschedule,
@@ -423,3 +424,13 @@ def test_products_to_refresh_skips_products_with_nothing_waiting(hoodie):
     assert products_to_refresh(in_days(1)) == {}
     assert PurchaseOrderLine.objects.count() == 0
     assert product_etas_refresh(product_id=hoodie.pk, cause=Cause.DAY_ROLLOVER) == 0
+
+
+def test_the_sweep_leaves_out_preorders_holding_stock_for_release(album, hoodie):
+    place(album, 1)
+    stock_receive(product=album, quantity=1)
+    place(hoodie, 1)
+    stock_receive(product=hoodie, quantity=1)
+
+    assert products_with_fillable_backorders() == [hoodie.pk]
+    assert products_with_fillable_backorders(today=in_days(10)) == sorted([hoodie.pk, album.pk])
