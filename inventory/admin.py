@@ -11,7 +11,7 @@ from django.contrib.admin.utils import unquote
 from django.contrib.admin.widgets import AdminDateWidget, AutocompleteSelect
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import F, Min, OuterRef, Subquery, Sum
+from django.db.models import F, Max, Min, OuterRef, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.forms.boundfield import BoundField
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
@@ -159,6 +159,9 @@ class ProductAdmin(admin.ModelAdmin):
         "on_hand",
         "allocated",
         "backordered",
+        "incoming",
+        "next_delivery",
+        "last_eta",
     )
     list_filter = ("backorder_policy",)
     search_fields = ("sku", "name")
@@ -199,6 +202,24 @@ class ProductAdmin(admin.ModelAdmin):
             .annotate(units=Sum("backordered"))
             .values("units")
         )
+        waiting_etas = (
+            OrderLine.objects.filter(product=OuterRef("pk"), backordered__gt=0)
+            .order_by()
+            .values("product")
+            .annotate(last=Max("eta"))
+            .values("last")
+        )
+        open_supply = PurchaseOrderLine.objects.filter(
+            product=OuterRef("pk"),
+            purchase_order__status__in=PurchaseOrder.OPEN_STATUSES,
+            quantity__gt=F("received") + F("cancelled"),
+        ).order_by()
+        incoming = (
+            open_supply.values("product")
+            .annotate(units=Sum(F("quantity") - F("received") - F("cancelled")))
+            .values("units")
+        )
+        next_delivery = open_supply.values("product").annotate(d=Min("expected_date")).values("d")
         return (
             super()
             .get_queryset(request)
@@ -206,8 +227,23 @@ class ProductAdmin(admin.ModelAdmin):
                 total_on_hand=Coalesce(Sum("stocks__on_hand"), 0),
                 total_allocated=Coalesce(Sum("stocks__allocated"), 0),
                 total_backordered=Coalesce(Subquery(backordered), 0),
+                total_incoming=Coalesce(Subquery(incoming), 0),
+                next_delivery_on=Subquery(next_delivery),
+                last_eta_on=Subquery(waiting_etas),
             )
         )
+
+    @admin.display(description="Incoming", ordering="total_incoming")
+    def incoming(self, product: Product) -> int:
+        return product.total_incoming  # type: ignore[attr-defined]
+
+    @admin.display(description="Next delivery", ordering="next_delivery_on")
+    def next_delivery(self, product: Product) -> date | None:
+        return product.next_delivery_on  # type: ignore[attr-defined]
+
+    @admin.display(description="Last backorder ships", ordering="last_eta_on")
+    def last_eta(self, product: Product) -> date | None:
+        return product.last_eta_on  # type: ignore[attr-defined]
 
     @admin.display(description="On hand", ordering="total_on_hand")
     def on_hand(self, product: Product) -> int:

@@ -1006,3 +1006,31 @@ def test_every_purchasing_change_page_renders(admin_client, hoodie, supplier):
 
         # then
         assert response.status_code == 200, url
+
+
+def test_product_list_shows_incoming_supply_next_delivery_and_last_eta(
+    admin_client, hoodie, default_warehouse
+):
+    today = timezone.localdate()
+    supplier = SupplierFactory()
+    for days, units in ((9, 3), (4, 2)):
+        services.purchase_order_create(
+            supplier=supplier,
+            lines=[services.PurchaseLineRequest("HOODIE-SE", units, today + timedelta(days=days))],
+        )
+    for who in ("a", "b", "c"):
+        order_place(email=f"{who}@example.com", name=who, lines=[LineRequest("HOODIE-SE", 2)])
+    quiet = ProductFactory(sku="QUIET")
+
+    response = admin_client.get(reverse("admin:inventory_product_changelist"))
+
+    rows = {p.sku: p for p in response.context["cl"].result_list}
+    hoodie_row, quiet_row = rows["HOODIE-SE"], rows[quiet.sku]
+    assert (hoodie_row.total_incoming, hoodie_row.next_delivery_on) == (5, today + timedelta(4))
+    # 6 units wait: 5 arrive by day 9, the last buyer's pair after the 14-day lead time
+    assert hoodie_row.last_eta_on == today + timedelta(days=14)
+    assert (quiet_row.total_incoming, quiet_row.next_delivery_on, quiet_row.last_eta_on) == (
+        0,
+        None,
+        None,
+    )
