@@ -1,10 +1,11 @@
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
+from typing import Any
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import OuterRef, Subquery, Sum
+from django.db.models import Max, OuterRef, Subquery, Sum
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import path
@@ -22,7 +23,7 @@ from orders.models import (
     Shipment,
     ShipmentLine,
 )
-from orders.selectors import eta_accuracy
+from orders.selectors import OPEN_STATUSES, eta_accuracy
 
 LINE_COUNTERS = ("quantity", "allocated", "backordered", "shipped", "cancelled")
 LINE_ETAS = ("eta", "first_promised_eta")
@@ -101,6 +102,7 @@ class OrderAdmin(admin.ModelAdmin):
         "priority",
         "units",
         "units_backordered",
+        "ships_by",
     )
     list_filter = ("locale", "ship_complete", "lines__status")
     search_fields = ("number", "email", "name")
@@ -127,8 +129,21 @@ class OrderAdmin(admin.ModelAdmin):
                 total_backordered=Subquery(
                     totals.annotate(units=Sum("backordered")).values("units")
                 ),
+                last_eta=Subquery(
+                    totals.filter(status__in=OPEN_STATUSES).annotate(last=Max("eta")).values("last")
+                ),
             )
         )
+
+    @admin.display(description="Ships by", ordering="last_eta")
+    def ships_by(self, order: Order) -> date | None:
+        """When the last open line is expected to ship: the whole order, if it ships complete."""
+        return order.last_eta  # type: ignore[attr-defined]
+
+    def save_model(self, request: HttpRequest, obj: Order, form: Any, change: bool) -> None:
+        # Priority is the one editable field, and it reorders queues: through the service.
+        if "priority" in form.changed_data:
+            services.order_priority_set(order_id=obj.pk, priority=obj.priority, actor=request.user)
 
     @admin.display(description="Units", ordering="total_units")
     def units(self, order: Order) -> int:

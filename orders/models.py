@@ -1,6 +1,7 @@
 import secrets
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
@@ -34,7 +35,9 @@ class Order(models.Model):
         default=False, help_text="Ship everything together rather than what is ready now."
     )
     priority = models.IntegerField(
-        default=0, help_text="Backorders of orders with a higher priority are filled first."
+        default=0,
+        validators=[MinValueValidator(-1000), MaxValueValidator(1000)],
+        help_text="Backorders of orders with a higher priority are filled first (-1000 to 1000).",
     )
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
 
@@ -110,6 +113,7 @@ class OrderEvent(models.Model):
         BACKORDERED = "backordered", "Backordered"
         PREORDERED = "preordered", "Pre-ordered"
         RELEASED = "released", "Released"
+        PRIORITY_CHANGED = "priority", "Priority changed"
         DEALLOCATED = "deallocated", "Allocation released"
         SHIPPED = "shipped", "Shipped"
         CANCELLED = "cancelled", "Cancelled"
@@ -146,7 +150,7 @@ class EtaChange(models.Model):
         PO_RECEIVED = "po_received", "Goods received"
         PO_CANCELLED = "po_cancelled", "Purchase order cancelled"
         QUEUE_AHEAD_CANCELLED = "queue_ahead_cancelled", "Order ahead cancelled"
-        QUEUE_CHANGED = "queue_changed", "Priority order placed ahead"
+        QUEUE_CHANGED = "queue_changed", "Queue order changed"
         LEAD_TIME_CHANGED = "lead_time_changed", "Lead time changed"
         STOCK_CHANGED = "stock_changed", "Stock changed"
         RELEASED = "released", "Product released"

@@ -408,3 +408,40 @@ def shipment_create(
     EtaChange.objects.bulk_create(eta_changes)
     OrderEvent.objects.bulk_create(events)
     return shipment
+
+
+@transaction.atomic
+def order_priority_set(*, order_id: int, priority: int, actor: Any = None) -> Order:
+    """Move an order up or down the backorder queues of its products.
+
+    Takes the locks of the products it waits for; those queues are refilled and their ETAs
+    recomputed after commit.
+    """
+    if isinstance(priority, bool) or not isinstance(priority, int) or abs(priority) > 1000:
+        raise ValidationFailed(
+            "Priority must be a whole number from -1000 to 1000.", fields={"priority": "invalid"}
+        )
+    waiting = sorted(
+        set(
+            OrderLine.objects.filter(order_id=order_id, backordered__gt=0).values_list(
+                "product_id", flat=True
+            )
+        )
+    )
+    lock_products(waiting)
+    order = Order.objects.select_for_update().filter(pk=order_id).first()
+    if order is None:
+        raise ValidationFailed("Unknown order.", fields={"order": "unknown"})
+    if order.priority == priority:
+        return order
+    previous, order.priority = order.priority, priority
+    order.save(update_fields=["priority"])
+    OrderEvent.objects.create(
+        order=order,
+        kind=OrderEvent.Kind.PRIORITY_CHANGED,
+        message=f"Queue priority {previous} to {priority}",
+        actor=recorded_actor(actor),
+    )
+    for product_id in waiting:
+        enqueue_refresh(product_id, cause=EtaChange.Cause.QUEUE_CHANGED, detail=order.number)
+    return order

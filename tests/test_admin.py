@@ -1,7 +1,10 @@
+from datetime import timedelta
+
 import pytest
 from django.contrib import admin
 from django.contrib.messages import get_messages
 from django.urls import reverse
+from django.utils import timezone
 
 from inventory.models import Allocation, Stock, StockMovement
 from inventory.selectors import stock_drift
@@ -18,6 +21,15 @@ def post_change_stock(client, product, warehouse, kind, quantity, **text):
     """Submit the "Receive or adjust stock" form."""
     data = {"product": product.pk, "warehouse": warehouse.pk, "kind": kind, "quantity": quantity}
     return client.post(reverse(CHANGE_STOCK), {**data, **text})
+
+
+def inline_management_data(client, url: str) -> dict[str, str]:
+    """Management forms of a change page's inlines, empty: the post changes no related row."""
+    data = {}
+    for inline in client.get(url).context["inline_admin_formsets"]:
+        prefix = inline.formset.prefix
+        data.update({f"{prefix}-TOTAL_FORMS": "0", f"{prefix}-INITIAL_FORMS": "0"})
+    return data
 
 
 def place(product, quantity: int) -> Order:
@@ -349,3 +361,44 @@ def test_a_second_default_warehouse_is_a_form_error_not_a_crash(client, default_
     assert response.status_code == 200
     assert response.context["adminform"].form.errors
     assert list(Warehouse.objects.values_list("code", flat=True)) == ["main"]
+
+
+def test_order_list_shows_when_each_order_ships(admin_client, hoodie, default_warehouse):
+    stock_receive(product=hoodie, quantity=1)
+    order = order_place(
+        email="a@example.com",
+        name="A",
+        lines=[LineRequest("HOODIE-SE", 1), LineRequest("HOODIE-SE", 1)],
+    )
+
+    response = admin_client.get(reverse("admin:orders_order_changelist"))
+
+    [row] = response.context["cl"].result_list
+    assert (row.pk, row.last_eta) == (order.pk, timezone.localdate() + timedelta(days=14))
+
+
+def test_changing_priority_in_the_admin_goes_through_the_service(
+    admin_client, hoodie, default_warehouse, django_capture_on_commit_callbacks
+):
+    order = place(hoodie, 1)
+    url = reverse("admin:orders_order_change", args=[order.pk])
+
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = admin_client.post(
+            url, {**inline_management_data(admin_client, url), "priority": "7"}
+        )
+
+    assert response.status_code == 302
+    order.refresh_from_db()
+    assert order.priority == 7
+    assert (
+        OrderEvent.objects.filter(order=order, kind=OrderEvent.Kind.PRIORITY_CHANGED).count() == 1
+    )
+    assert len(callbacks) == 1
+
+    response = admin_client.post(
+        url, {**inline_management_data(admin_client, url), "priority": "5000"}
+    )
+    assert response.status_code == 200
+    order.refresh_from_db()
+    assert order.priority == 7

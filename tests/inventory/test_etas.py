@@ -7,6 +7,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from inventory.exceptions import ValidationFailed
 from inventory.models import Product, PurchaseOrderLine, Stock
 from inventory.selectors import availability_quote
 from inventory.services import (
@@ -23,7 +24,13 @@ from inventory.services import (
     stock_receive,
 )
 from orders.models import EtaChange, OrderEvent, OrderLine
-from orders.services import LineRequest, order_line_cancel, order_place, shipment_create
+from orders.services import (
+    LineRequest,
+    order_line_cancel,
+    order_place,
+    order_priority_set,
+    shipment_create,
+)
 from tests.factories import ProductFactory, SupplierFactory, SupplierProductFactory
 
 pytestmark = pytest.mark.django_db
@@ -434,3 +441,31 @@ def test_the_sweep_leaves_out_preorders_holding_stock_for_release(album, hoodie)
 
     assert products_with_fillable_backorders() == [hoodie.pk]
     assert products_with_fillable_backorders(today=in_days(10)) == sorted([hoodie.pk, album.pk])
+
+
+def test_raising_an_order_priority_moves_it_up_the_queue(
+    hoodie, django_capture_on_commit_callbacks
+):
+    purchase(hoodie, 2, 5)
+    first = place(hoodie, 2, "first")
+    second = place(hoodie, 2, "second")
+
+    with django_capture_on_commit_callbacks() as callbacks:
+        order_priority_set(order_id=second.order_id, priority=5)
+    refresh(hoodie, Cause.QUEUE_CHANGED)
+
+    assert len(callbacks) == 1
+    assert etas([first, second]) == [in_days(14), in_days(5)]
+    event = OrderEvent.objects.get(kind=OrderEvent.Kind.PRIORITY_CHANGED)
+    assert (event.order_id, event.message) == (second.order_id, "Queue priority 0 to 5")
+
+
+@pytest.mark.parametrize("priority", [1001, -1001, "5", True, 2.5])
+def test_an_out_of_range_priority_is_refused(hoodie, priority):
+    line = place(hoodie, 1)
+
+    with pytest.raises(ValidationFailed):
+        order_priority_set(order_id=line.order_id, priority=priority)
+
+    assert OrderLine.objects.get(pk=line.pk).order.priority == 0
+    assert not OrderEvent.objects.filter(kind=OrderEvent.Kind.PRIORITY_CHANGED).exists()
