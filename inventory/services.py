@@ -297,6 +297,12 @@ def product_reallocate(*, product_id: int, today: date | None = None) -> int:
     product = lock_products([product_id]).get(product_id)
     if product is None:
         return 0
+    return _reallocate_locked(product, today)
+
+
+def _reallocate_locked(product: Product, today: date) -> int:
+    """`product_reallocate` for a caller that already holds the product lock."""
+    product_id = product.pk
     if (
         product.backorder_policy == Policy.PREORDER
         and product.release_date is not None
@@ -403,6 +409,12 @@ def product_etas_refresh(
     product = lock_products([product_id]).get(product_id)
     if product is None:
         return 0
+    return _etas_refresh_locked(product, cause=cause, detail=detail, today=today)
+
+
+def _etas_refresh_locked(product: Product, *, cause: str, detail: str, today: date) -> int:
+    """`product_etas_refresh` for a caller that already holds the product lock."""
+    product_id = product.pk
     free = (
         Stock.objects.filter(product_id=product_id).aggregate(
             free=Sum(F("on_hand") - F("allocated"))
@@ -506,8 +518,8 @@ def product_refresh(
         return 0, 0
     if _preorders_release(product, today):
         cause = EtaChange.Cause.RELEASED
-    allocated = product_reallocate(product_id=product_id, today=today)
-    moved = product_etas_refresh(product_id=product_id, cause=cause, detail=detail, today=today)
+    allocated = _reallocate_locked(product, today)
+    moved = _etas_refresh_locked(product, cause=cause, detail=detail, today=today)
     return allocated, moved
 
 
