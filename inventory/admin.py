@@ -823,9 +823,9 @@ class PurchaseOrderAdmin(PurchaseOrderSearchAdmin):
             # `purchase_order_create` makes the order together with its lines: see save_related.
             return
         if obj.status == PurchaseOrder.Status.DRAFT:
-            # No service edits a draft's lines: hold the order's row while they change (the
-            # admin's transaction ends after save_related), so "Place with supplier" sees
-            # either the old lines or the new ones, and never a placed order changes here.
+            # Hold the order's row from here until the lines are saved (the admin's transaction
+            # ends after save_related), so "Place with supplier" sees either the old order or
+            # the new one, and a placed order never changes here.
             status = (
                 PurchaseOrder.objects.select_for_update()
                 .filter(pk=obj.pk)
@@ -889,21 +889,12 @@ class PurchaseOrderAdmin(PurchaseOrderSearchAdmin):
             # The lines are read-only: Django's own save writes nothing for them.
             super().save_formset(request, form, formset, change)
             return
-        lines = formset.save(commit=False)
-        for line in formset.deleted_objects:
-            line.delete()
-        costs = dict(
-            SupplierProduct.objects.filter(
-                supplier_id=form.instance.supplier_id,
-                product_id__in=[line.product_id for line in lines],
-            ).values_list("product_id", "unit_cost")
+        services.purchase_order_draft_lines_save(
+            purchase_order_id=form.instance.pk,
+            lines=formset.save(commit=False),
+            deleted=formset.deleted_objects,
+            actor=request.user,
         )
-        for line in lines:
-            # Until the order is placed, the supplier has promised nothing yet.
-            line.first_expected_date = line.expected_date
-            if line.pk is None and line.unit_cost is None:
-                line.unit_cost = costs.get(line.product_id)
-            line.save()
 
     # Actions ------------------------------------------------------------------------------
 

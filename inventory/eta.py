@@ -138,8 +138,6 @@ class Timeline:
                 except StopIteration:
                     exhausted, where = True, self._beyond
             eta = self.rule.ship_date(where.arrival)
-            if line.backordered == 0:
-                eta = self.rule.ready
             # Never earlier than a line ahead: the rule is monotone already, this keeps it so.
             if previous is not None and eta is not None and eta < previous:
                 eta = previous

@@ -650,11 +650,7 @@ def purchase_order_create(
                 "Unit cost cannot be negative.", fields={f"lines[{index}].unit_cost": "negative"}
             )
     products = products_by_sku([line.sku for line in lines])
-    costs = dict(
-        SupplierProduct.objects.filter(
-            supplier=supplier, product__in=products.values()
-        ).values_list("product_id", "unit_cost")
-    )
+    costs = _terms_costs(supplier.pk, [product.pk for product in products.values()])
     purchase_order = PurchaseOrder.objects.create(
         supplier=supplier,
         warehouse=warehouse or warehouse_default(),
@@ -682,6 +678,44 @@ def purchase_order_create(
             purchase_order, cause=EtaChange.Cause.PO_CREATED, detail=purchase_order.number
         )
     return purchase_order
+
+
+def _terms_costs(supplier_id: int, product_ids: Iterable[int]) -> dict[int, Decimal | None]:
+    """The unit cost in the supplier's terms for each product: a line's default cost."""
+    return dict(
+        SupplierProduct.objects.filter(
+            supplier_id=supplier_id, product_id__in=list(product_ids)
+        ).values_list("product_id", "unit_cost")
+    )
+
+
+@transaction.atomic
+def purchase_order_draft_lines_save(
+    *,
+    purchase_order_id: int,
+    lines: Sequence[PurchaseOrderLine],
+    deleted: Sequence[PurchaseOrderLine] = (),
+    actor: Any = None,
+) -> None:
+    """Save edited lines of a draft (new ones too) and delete `deleted`. Locks the order.
+
+    A draft promises nothing yet, so each line's first expected date follows its expected
+    date; a new line without a unit cost takes the one in the supplier's terms.
+    """
+    purchase_order = _purchase_order_lock(purchase_order_id)
+    if purchase_order.status != PurchaseOrder.Status.DRAFT:
+        raise InvalidTransition(
+            f"{purchase_order.number} was placed or cancelled meanwhile: nothing was saved."
+        )
+    for line in deleted:
+        PurchaseOrderLine.objects.filter(pk=line.pk, purchase_order=purchase_order).delete()
+    costs = _terms_costs(purchase_order.supplier_id, [line.product_id for line in lines])
+    for line in lines:
+        line.purchase_order = purchase_order
+        line.first_expected_date = line.expected_date
+        if line.pk is None and line.unit_cost is None:
+            line.unit_cost = costs.get(line.product_id)
+        line.save()
 
 
 @transaction.atomic

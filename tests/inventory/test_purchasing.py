@@ -14,6 +14,7 @@ from inventory.services import (
     ReceiptRequest,
     purchase_order_cancel,
     purchase_order_create,
+    purchase_order_draft_lines_save,
     purchase_order_line_cancel,
     purchase_order_line_reschedule,
     purchase_order_place,
@@ -537,3 +538,33 @@ def test_a_receipt_that_proves_a_delay_refreshes_every_product_of_the_supplier(
         _receipt_with_delay(late, hoodie, 4)
     assert len(callbacks) == 2
     assert lead_times([hoodie, tee]) == {hoodie.pk: 9, tee.pk: 9}
+
+
+def test_draft_lines_save_fills_the_promise_and_the_cost_from_the_terms(hoodie, default_warehouse):
+    supplier = SupplierFactory()
+    SupplierProductFactory(supplier=supplier, product=hoodie, unit_cost=Decimal("90000"))
+    order = purchase(hoodie, 4, days=5, supplier=supplier, place=False)
+    line = order.lines.get()
+    line.expected_date = in_days(9)
+    added = PurchaseOrderLine(product=hoodie, quantity=2, expected_date=in_days(3))
+
+    purchase_order_draft_lines_save(purchase_order_id=order.pk, lines=[line, added])
+
+    rows = order.lines.order_by("expected_date")
+    assert list(
+        rows.values_list("quantity", "expected_date", "first_expected_date", "unit_cost")
+    ) == [
+        (2, in_days(3), in_days(3), Decimal("90000")),
+        (4, in_days(9), in_days(9), Decimal("90000")),
+    ]
+
+
+def test_draft_lines_save_refuses_a_placed_order(hoodie, default_warehouse):
+    order = purchase(hoodie, 4, days=5)
+    line = order.lines.get()
+    line.expected_date = in_days(9)
+
+    with pytest.raises(InvalidTransition):
+        purchase_order_draft_lines_save(purchase_order_id=order.pk, lines=[line])
+
+    assert order.lines.get().expected_date == in_days(5)
