@@ -278,12 +278,7 @@ def quote_line(
 def availability_quote(*, product: Product, quantity: int, today: date | None = None) -> Quote:
     """How an order of `quantity` units placed now would be served, and when it would ship."""
     today = today or timezone.localdate()
-    backordered = (
-        OrderLine.objects.filter(product=product, backordered__gt=0).aggregate(
-            units=Sum("backordered")
-        )["units"]
-        or 0
-    )
+    backordered = backordered_units([product.pk]).get(product.pk, 0)
     supply = [
         Supply(stock.pk, product.pk, stock.warehouse.priority, stock.free)
         for stock in Stock.objects.filter(product=product).select_related("warehouse")
