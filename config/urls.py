@@ -1,13 +1,80 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
+from django.views.defaults import page_not_found, server_error
 from django.views.generic import RedirectView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from config import api, tokens
+from inventory import api as inventory_api
+from orders import api as orders_api
 
 admin.site.site_header = "Backorder backoffice"
 admin.site.site_title = "Backorder"
 admin.site.index_title = "Stock, orders and backorders"
 admin.site.enable_nav_sidebar = False
 
+api_v1 = [
+    path("auth/token", tokens.AuthTokenView.as_view(), name="auth-token"),
+    path("products", inventory_api.ProductListView.as_view(), name="products"),
+    path("products/<str:sku>", inventory_api.ProductView.as_view(), name="product"),
+    path(
+        "products/<str:sku>/availability",
+        inventory_api.AvailabilityView.as_view(),
+        name="product-availability",
+    ),
+    path(
+        "stock/adjustments",
+        inventory_api.StockAdjustmentView.as_view(),
+        name="stock-adjustments",
+    ),
+    path("suppliers", inventory_api.SupplierListView.as_view(), name="suppliers"),
+    path("purchase-orders", inventory_api.PurchaseOrderListView.as_view(), name="purchase-orders"),
+    path(
+        "purchase-orders/<int:purchase_order_id>",
+        inventory_api.PurchaseOrderView.as_view(),
+        name="purchase-order",
+    ),
+    path(
+        "purchase-orders/<int:purchase_order_id>/lines/<int:line_id>",
+        inventory_api.PurchaseOrderLineView.as_view(),
+        name="purchase-order-line",
+    ),
+    path(
+        "purchase-orders/<int:purchase_order_id>/receive",
+        inventory_api.PurchaseOrderReceiveView.as_view(),
+        name="purchase-order-receive",
+    ),
+    path("orders", orders_api.OrderListView.as_view(), name="orders"),
+    path("orders/<str:number>", orders_api.OrderView.as_view(), name="order"),
+    path(
+        "orders/<str:number>/lines/<int:line_id>/cancel",
+        orders_api.OrderLineCancelView.as_view(),
+        name="order-line-cancel",
+    ),
+    path(
+        "orders/<str:number>/shipments",
+        orders_api.ShipmentListView.as_view(),
+        name="order-shipments",
+    ),
+    path("schema", SpectacularAPIView.as_view(), name="schema"),
+    path("docs", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+]
+
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("api/v1/", include((api_v1, "api"))),
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
 ]
+
+
+def handler404(request, exception=None):
+    """JSON under /api/, the usual page elsewhere."""
+    if request.path.startswith("/api/"):
+        return api.not_found(request, exception)
+    return page_not_found(request, exception)
+
+
+def handler500(request):
+    if request.path.startswith("/api/"):
+        return api.server_error(request)
+    return server_error(request)

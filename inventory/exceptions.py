@@ -28,6 +28,20 @@ class InsufficientStock(BackorderError):
     status = 409
 
 
+class AlreadyExists(BackorderError):
+    """A unique name (SKU, supplier name) is taken."""
+
+    code = "already_exists"
+    status = 409
+
+
+class IdempotencyConflict(BackorderError):
+    """An Idempotency-Key was sent again with a different request."""
+
+    code = "idempotency_conflict"
+    status = 409
+
+
 class OverReceipt(BackorderError):
     """More goods received than a purchase order has outstanding."""
 

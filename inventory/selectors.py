@@ -307,3 +307,47 @@ def backordered_units(product_ids: Iterable[int]) -> dict[int, int]:
         .values_list("product_id", "units")
         .order_by()
     )
+
+
+@dataclass(frozen=True)
+class WarehouseStock:
+    warehouse: str
+    on_hand: int
+    allocated: int
+    free: int
+
+
+@dataclass(frozen=True)
+class StockFigures:
+    """One product's stock across warehouses, with its queue and incoming supply."""
+
+    on_hand: int
+    allocated: int
+    free: int
+    backordered: int
+    incoming: int
+    next_delivery: date | None
+    lead_time_days: int | None
+    """The lead time ETAs use: the fastest active supplier's, else the product's own."""
+    warehouses: list[WarehouseStock]
+
+
+def stock_figures(product: Product) -> StockFigures:
+    """A fixed number of queries, however many warehouses and purchase orders there are."""
+    stocks = [
+        WarehouseStock(stock.warehouse.code, stock.on_hand, stock.allocated, stock.free)
+        for stock in Stock.objects.filter(product=product)
+        .select_related("warehouse")
+        .order_by("-warehouse__priority", "warehouse__code")
+    ]
+    incoming = incoming_supply([product.pk])[product.pk]
+    return StockFigures(
+        on_hand=sum(s.on_hand for s in stocks),
+        allocated=sum(s.allocated for s in stocks),
+        free=sum(s.free for s in stocks),
+        backordered=backordered_units([product.pk]).get(product.pk, 0),
+        incoming=sum(i.quantity for i in incoming),
+        next_delivery=min((i.expected_date for i in incoming), default=None),
+        lead_time_days=lead_times([product])[product.pk],
+        warehouses=stocks,
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -10,7 +11,9 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import validate_email
+from django.db import IntegrityError, transaction
 from django.db.models import DateField, F, Q, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -19,6 +22,7 @@ from inventory import selectors
 from inventory.allocation import Policy, QueuedLine, Supply, fill_backorders
 from inventory.eta import QueuedUnits, Timeline
 from inventory.exceptions import (
+    AlreadyExists,
     InsufficientStock,
     InvalidTransition,
     OverReceipt,
@@ -44,6 +48,9 @@ MAX_QUANTITY = 1_000_000
 # Django's bulk_update writes one CASE branch per row: cost grows with the square of the
 # batch, so large updates go in slices.
 UPDATE_BATCH_SIZE = 200
+MAX_LEAD_TIME_DAYS = 3650
+_CODE = re.compile(r"[-a-zA-Z0-9_]{1,32}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def warehouse_default() -> Warehouse:
@@ -67,17 +74,69 @@ def check_quantity(
     return quantity
 
 
-def products_by_sku(skus: Sequence[str]) -> dict[str, Product]:
-    """The products the request lines name; refused naming each unknown SKU by its index."""
-    products = {p.sku: p for p in Product.objects.filter(sku__in=set(skus))}
+def check_text(value: object, *, field: str, max_length: int, required: bool = True) -> str:
+    """Trimmed text the database can store, with no control characters."""
+    label = field.replace("_", " ").capitalize()
+    if value is None or (isinstance(value, str) and not value.strip()):
+        if required:
+            raise ValidationFailed(f"{label} is required.", fields={field: "required"})
+        return ""
+    if not isinstance(value, str):
+        raise ValidationFailed(f"{label} must be text.", fields={field: "not text"})
+    if not storable_text(value) or _CONTROL.search(value):
+        raise ValidationFailed(
+            f"{label} contains control characters.", fields={field: "invalid characters"}
+        )
+    value = value.strip()
+    if len(value) > max_length:
+        raise ValidationFailed(
+            f"{label} is too long.", fields={field: f"at most {max_length} characters"}
+        )
+    return value
+
+
+def products_by_sku(skus: Sequence[str], *, field: str = "") -> dict[str, Product]:
+    """The products the request lines name; refused naming each unknown SKU by its index.
+
+    With `field`, a single SKU is named by that field instead.
+    """
+    products = {
+        p.sku: p
+        for p in Product.objects.filter(sku__in={sku for sku in skus if storable_text(sku)})
+    }
     unknown = {
-        f"lines[{index}].sku": "unknown SKU"
+        field or f"lines[{index}].sku": "unknown SKU"
         for index, sku in enumerate(skus)
         if sku not in products
     }
     if unknown:
         raise ValidationFailed("Unknown product.", fields=unknown)
     return products
+
+
+def warehouse_by_code(code: object) -> Warehouse:
+    """The warehouse with this code; the default warehouse when `code` is None or empty."""
+    if code is None or code == "":
+        return warehouse_default()
+    warehouse = (
+        Warehouse.objects.filter(code=code).first()
+        if isinstance(code, str) and _CODE.fullmatch(code)
+        else None
+    )
+    if warehouse is None:
+        raise ValidationFailed("Unknown warehouse.", fields={"warehouse": "unknown warehouse"})
+    return warehouse
+
+
+def storable_text(value: object) -> bool:
+    """A string the database can store and compare: no NUL bytes or lone surrogates."""
+    if not isinstance(value, str) or "\x00" in value:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def enqueue_refresh(product_id: int, *, cause: str, detail: str = "") -> None:
@@ -545,6 +604,162 @@ def product_supply_changed(*, product_ids: Iterable[int], detail: str = "") -> N
     """Lead time, release date or supplier terms changed: recompute the products' ETAs."""
     for product_id in sorted(set(product_ids)):
         enqueue_refresh(product_id, cause=EtaChange.Cause.LEAD_TIME_CHANGED, detail=detail)
+
+
+# Catalogue ----------------------------------------------------------------------------------
+
+PRODUCT_FIELDS = (
+    "name",
+    "price",
+    "backorder_policy",
+    "lead_time_days",
+    "backorder_limit",
+    "max_per_order",
+    "release_date",
+)
+# A change to one of these moves ETAs or releases pre-orders: the product is refreshed.
+PRODUCT_SUPPLY_FIELDS = {
+    "backorder_policy": "backorder policy",
+    "lead_time_days": "lead time",
+    "release_date": "release date",
+}
+
+
+def _check_count(
+    value: object, *, field: str, minimum: int = 0, maximum: int = MAX_QUANTITY
+) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
+        raise ValidationFailed(
+            f"{field.replace('_', ' ').capitalize()} must be a whole number from {minimum}"
+            f" to {maximum}.",
+            fields={field: f"{minimum} to {maximum}"},
+        )
+    return value
+
+
+def _product_check(product: Product) -> None:
+    """Domain checks on a product about to be saved; model-level rules come from full_clean."""
+    product.name = check_text(product.name, field="name", max_length=200)
+    if not isinstance(product.price, Decimal) or not product.price.is_finite():
+        raise ValidationFailed("Enter a price.", fields={"price": "not a number"})
+    if product.price < 0 or product.price >= Decimal("1e10"):
+        raise ValidationFailed(
+            "The price must be from 0 to 9999999999.99.", fields={"price": "out of range"}
+        )
+    if product.price != product.price.quantize(Decimal("0.01")):
+        raise ValidationFailed(
+            "The price has at most two decimal places.", fields={"price": "too precise"}
+        )
+    if product.backorder_policy not in Product.BackorderPolicy.values:
+        raise ValidationFailed(
+            "Unknown backorder policy.",
+            fields={"backorder_policy": f"one of {Product.BackorderPolicy.values}"},
+        )
+    _check_count(product.lead_time_days, field="lead_time_days", maximum=MAX_LEAD_TIME_DAYS)
+    _check_count(product.backorder_limit, field="backorder_limit")
+    _check_count(product.max_per_order, field="max_per_order", minimum=1)
+    if product.release_date is not None and (
+        not isinstance(product.release_date, date) or isinstance(product.release_date, datetime)
+    ):
+        raise ValidationFailed("Enter a date as YYYY-MM-DD.", fields={"release_date": "not a date"})
+
+
+@transaction.atomic
+def product_create(
+    *,
+    sku: str,
+    name: str,
+    price: Decimal,
+    backorder_policy: str = Product.BackorderPolicy.BACKORDER,
+    lead_time_days: int | None = None,
+    backorder_limit: int | None = None,
+    max_per_order: int | None = None,
+    release_date: date | None = None,
+    actor: Any = None,
+) -> Product:
+    """Add a product to the catalogue; a duplicate SKU is refused with `AlreadyExists`."""
+    sku = check_text(sku, field="sku", max_length=64)
+    if any(character.isspace() for character in sku):
+        raise ValidationFailed("A SKU has no spaces.", fields={"sku": "no spaces"})
+    product = Product(
+        sku=sku,
+        name=name,
+        price=price,
+        backorder_policy=backorder_policy,
+        lead_time_days=lead_time_days,
+        backorder_limit=backorder_limit,
+        max_per_order=max_per_order,
+        release_date=release_date,
+    )
+    _product_check(product)
+    # The unique index decides under concurrency; the savepoint keeps the transaction usable.
+    try:
+        with transaction.atomic():
+            product.save()
+    except IntegrityError:
+        raise AlreadyExists(
+            f"A product with SKU {sku} already exists.", fields={"sku": "already exists"}
+        ) from None
+    return product
+
+
+@transaction.atomic
+def product_update(*, product_id: int, changes: dict[str, Any], actor: Any = None) -> Product:
+    """Change a product's catalogue fields. Takes the product lock.
+
+    A change to the policy, lead time or release date refreshes the product's backorders and
+    ETAs after commit.
+    """
+    unknown = sorted(set(changes) - set(PRODUCT_FIELDS))
+    if unknown:
+        raise ValidationFailed(
+            "These fields cannot be changed.", fields={name: "read-only" for name in unknown}
+        )
+    product = lock_products([product_id]).get(product_id)
+    if product is None:
+        raise ValidationFailed("Unknown product.", fields={"sku": "unknown"})
+    changed = [name for name, value in changes.items() if getattr(product, name) != value]
+    if not changed:
+        return product
+    for name in changed:
+        setattr(product, name, changes[name])
+    _product_check(product)
+    product.save(update_fields=[*changed, "updated_at"])
+    supply = [label for name, label in PRODUCT_SUPPLY_FIELDS.items() if name in changed]
+    if supply:
+        product_supply_changed(
+            product_ids=[product.pk], detail=f"{', '.join(supply).capitalize()} changed"
+        )
+    return product
+
+
+def supplier_create(
+    *, name: str, email: str = "", lead_time_days: int, actor: Any = None
+) -> Supplier:
+    """Add a supplier; a duplicate name is refused with `AlreadyExists`."""
+    name = check_text(name, field="name", max_length=200)
+    email = check_text(email, field="email", max_length=254, required=False)
+    if email:
+        try:
+            validate_email(email)
+        except DjangoValidationError:
+            raise ValidationFailed(
+                "Enter a valid email address.", fields={"email": "invalid"}
+            ) from None
+    if lead_time_days is None:
+        raise ValidationFailed(
+            "Say the supplier's lead time.", fields={"lead_time_days": "required"}
+        )
+    _check_count(lead_time_days, field="lead_time_days", maximum=MAX_LEAD_TIME_DAYS)
+    try:
+        with transaction.atomic():
+            return Supplier.objects.create(name=name, email=email, lead_time_days=lead_time_days)
+    except IntegrityError:
+        raise AlreadyExists(
+            f"A supplier named {name} already exists.", fields={"name": "already exists"}
+        ) from None
 
 
 # Purchasing ---------------------------------------------------------------------------------

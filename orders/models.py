@@ -232,3 +232,25 @@ class RefusedDemand(models.Model):
 
     def __str__(self) -> str:
         return f"{self.product_id} x{self.quantity} ({self.reason})"
+
+
+class IdempotencyKey(models.Model):
+    """An `Idempotency-Key` a client sent with an order: a retry gets the same order back."""
+
+    key = models.CharField(max_length=255, unique=True)
+    fingerprint = models.CharField(max_length=64, help_text="SHA-256 of the request body.")
+    order = models.ForeignKey(
+        Order,
+        null=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+        help_text="Empty only while the first request is being processed.",
+    )
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "idempotency key"
+
+    def __str__(self) -> str:
+        return self.key

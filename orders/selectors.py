@@ -6,16 +6,66 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
 
-from django.db.models import Count, F, Q
+from django.conf import settings
+from django.db.models import Count, F, Prefetch, Q, QuerySet
 
 from inventory.models import Product
-from orders.models import EtaChange, OrderLine
+from orders.models import EtaChange, Order, OrderLine
 
 OPEN_STATUSES = (
     OrderLine.Status.ALLOCATED,
     OrderLine.Status.BACKORDERED,
     OrderLine.Status.PREORDERED,
 )
+
+
+class OrderStatus:
+    """An order's status, derived from its lines (it is never stored)."""
+
+    ALLOCATED = "allocated"
+    """Everything still to ship is in stock and set aside."""
+    BACKORDERED = "backordered"
+    PREORDERED = "preordered"
+    PARTIALLY_SHIPPED = "partially_shipped"
+    """Part has shipped; the rest is in stock and set aside."""
+    SHIPPED = "shipped"
+    CANCELLED = "cancelled"
+
+    ALL = (ALLOCATED, BACKORDERED, PREORDERED, PARTIALLY_SHIPPED, SHIPPED, CANCELLED)
+
+
+def order_status(lines: list[OrderLine]) -> str:
+    """What is holding the order up, if anything: a waiting line outranks shipped ones."""
+    statuses = {line.status for line in lines}
+    if OrderLine.Status.BACKORDERED in statuses:
+        return OrderStatus.BACKORDERED
+    if OrderLine.Status.PREORDERED in statuses:
+        return OrderStatus.PREORDERED
+    if OrderLine.Status.ALLOCATED in statuses:
+        shipped = any(line.shipped for line in lines)
+        return OrderStatus.PARTIALLY_SHIPPED if shipped else OrderStatus.ALLOCATED
+    if OrderLine.Status.SHIPPED in statuses:
+        return OrderStatus.SHIPPED
+    return OrderStatus.CANCELLED
+
+
+def order_eta(lines: list[OrderLine]) -> date | None:
+    """When the last open line ships: the whole order's date (null if one line's is unknown)."""
+    open_lines = [line for line in lines if line.status in OPEN_STATUSES]
+    if not open_lines or any(line.eta is None for line in open_lines):
+        return None
+    return max(line.eta for line in open_lines if line.eta is not None)
+
+
+def order_status_url(order: Order) -> str:
+    return f"{settings.SITE_URL}/orders/{order.number}/{order.token}/"
+
+
+def orders_with_lines() -> QuerySet[Order]:
+    """Orders with their lines and products prefetched: two queries for any number of lines."""
+    return Order.objects.prefetch_related(
+        Prefetch("lines", queryset=OrderLine.objects.select_related("product").order_by("pk"))
+    )
 
 
 @dataclass

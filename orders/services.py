@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import secrets
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -11,25 +12,33 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from inventory import selectors
 from inventory.allocation import RequestedLine, Supply, plan_order, release_allocations
 from inventory.eta import Incoming, Timeline
-from inventory.exceptions import NotCancellable, NotShippable, OrderRefused, ValidationFailed
+from inventory.exceptions import (
+    IdempotencyConflict,
+    NotCancellable,
+    NotShippable,
+    OrderRefused,
+    ValidationFailed,
+)
 from inventory.locks import lock_products, lock_stocks
 from inventory.models import Allocation, Product, Stock, StockMovement
 from inventory.services import (
     allocations_apply,
     check_quantity,
+    check_text,
     enqueue_refresh,
     products_by_sku,
 )
 from orders.lifecycle import line_change, recorded_actor
 from orders.models import (
     EtaChange,
+    IdempotencyKey,
     Order,
     OrderEvent,
     OrderLine,
@@ -39,7 +48,7 @@ from orders.models import (
 )
 
 MAX_LINES = 100
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_KEY = re.compile(r"[\x21-\x7e]+")
 
 
 @dataclass(frozen=True)
@@ -48,33 +57,17 @@ class LineRequest:
     quantity: int
 
 
-def _clean_text(value: object, *, field: str, max_length: int) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise ValidationFailed(f"{field.capitalize()} is required.", fields={field: "required"})
-    value = value.strip()
-    if _CONTROL.search(value):
-        raise ValidationFailed(
-            f"{field.capitalize()} contains control characters.",
-            fields={field: "invalid characters"},
-        )
-    if len(value) > max_length:
-        raise ValidationFailed(
-            f"{field.capitalize()} is too long.", fields={field: f"at most {max_length} characters"}
-        )
-    return value
-
-
 def _validate_order(
     *, email: object, name: object, locale: object, lines: Sequence[LineRequest]
 ) -> tuple[str, str, str, dict[str, Product]]:
-    email = _clean_text(email, field="email", max_length=254)
+    email = check_text(email, field="email", max_length=254)
     try:
         validate_email(email)
     except ValidationError:
         raise ValidationFailed(
             "Enter a valid email address.", fields={"email": "invalid"}
         ) from None
-    name = _clean_text(name, field="name", max_length=200)
+    name = check_text(name, field="name", max_length=200)
     if locale not in Order.Locale.values:
         raise ValidationFailed(
             "Unknown locale.", fields={"locale": f"one of {Order.Locale.values}"}
@@ -250,6 +243,63 @@ def _order_place_locked(
         for product_id in sorted(pid for pid, units in backordered.items() if units):
             enqueue_refresh(product_id, cause=EtaChange.Cause.QUEUE_CHANGED, detail=order.number)
     return order
+
+
+def order_place_once(*, idempotency_key: str, fingerprint: str, **order: Any) -> tuple[Order, bool]:
+    """Place an order at most once per `idempotency_key`: returns (order, created).
+
+    A retry with the same key and the same request `fingerprint` gets the first order back;
+    the same key with another fingerprint is refused with `IdempotencyConflict`. Concurrent
+    retries queue on the key's unique index, so exactly one of them places the order. A
+    refused order keeps no key: the client may retry once stock allows.
+    """
+    if (
+        not isinstance(idempotency_key, str)
+        or not 1 <= len(idempotency_key) <= 255
+        or not _KEY.fullmatch(idempotency_key)
+    ):
+        raise ValidationFailed(
+            "An Idempotency-Key is 1 to 255 printable ASCII characters.",
+            fields={"Idempotency-Key": "invalid"},
+        )
+    for _ in range(3):
+        existing = _idempotent_order(idempotency_key, fingerprint)
+        if existing is not None:
+            return existing, False
+        refused: OrderRefused | None = None
+        try:
+            with transaction.atomic():
+                # A concurrent request holding this key makes the insert wait for its outcome.
+                record = IdempotencyKey.objects.create(key=idempotency_key, fingerprint=fingerprint)
+                try:
+                    placed = order_place(**order)
+                except OrderRefused as error:
+                    # Keep the refused demand that order_place recorded; free the key.
+                    record.delete()
+                    refused = error
+                else:
+                    record.order = placed
+                    record.save(update_fields=["order"])
+                    return placed, True
+        except IntegrityError:
+            continue  # Another request took the key first: read the order it placed.
+        raise refused
+    raise IdempotencyConflict(
+        "This Idempotency-Key is in use by a request still being processed.",
+        fields={"Idempotency-Key": "in use"},
+    )
+
+
+def _idempotent_order(key: str, fingerprint: str) -> Order | None:
+    record = IdempotencyKey.objects.filter(key=key).select_related("order").first()
+    if record is None or record.order is None:
+        return None
+    if not secrets.compare_digest(record.fingerprint, fingerprint):
+        raise IdempotencyConflict(
+            "This Idempotency-Key was used for a different order.",
+            fields={"Idempotency-Key": "reused with another body"},
+        )
+    return record.order
 
 
 def order_line_cancel(

@@ -23,6 +23,10 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_tables2",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "inventory",
     "orders",
     "notifications",
@@ -105,6 +109,8 @@ if REDIS_URL:
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# API throttle counters: shared by every web process when they live in Redis.
+CACHES["throttle"] = {**CACHES["default"], "KEY_PREFIX": "backorder-throttle"}
 
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default=f"filemail://{VAR_DIR / 'mail'}")
 vars().update(EMAIL_CONFIG)
@@ -160,6 +166,47 @@ BACKORDER_HANDLING_DAYS = env.int("BACKORDER_HANDLING_DAYS", default=0)
 
 # How many units a backorder queue loads per query while reallocating.
 BACKORDER_BATCH_SIZE = env.int("BACKORDER_BATCH_SIZE", default=500)
+
+# The JSON API (contract §3): JSON only, staff by token, errors in the contract's body.
+REST_FRAMEWORK = {
+    "DEFAULT_PARSER_CLASSES": ["config.api.JSONParser"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.TokenAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
+    "DEFAULT_THROTTLE_CLASSES": [],
+    "EXCEPTION_HANDLER": "config.api.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    "DATE_FORMAT": "iso-8601",
+    "DATE_INPUT_FORMATS": ["%Y-%m-%d"],
+    "STRICT_JSON": True,
+    # Throttles key on the client's address; set this to the number of reverse proxies in
+    # front of the app so X-Forwarded-For is read, and only then (it is easy to forge).
+    "NUM_PROXIES": env.int("BACKORDER_NUM_PROXIES", default=0),
+}
+# Requests per client address on the public endpoints (availability, order placement) and
+# on the staff token endpoint.
+BACKORDER_API_RATES = {
+    "public": env("BACKORDER_API_PUBLIC_RATE", default="120/min"),
+    "login": env("BACKORDER_API_LOGIN_RATE", default="10/min"),
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Backorder API",
+    "DESCRIPTION": (
+        "Keep selling when stock runs out, and keep every customer informed. Errors are"
+        ' `{"error": {"code", "message", "fields"}}`; dates are `YYYY-MM-DD`. Staff calls carry'
+        " `Authorization: Token <token>` from `POST /api/v1/auth/token`."
+    ),
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {},
+}
 
 LOGGING = {
     "version": 1,

@@ -17,8 +17,15 @@ CACHES = {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": "backorder-test",
-    }
+    },
+    "throttle": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "backorder-test-throttle",
+    },
 }
+# High enough that only the throttling tests, which lower it, ever meet the limit.
+BACKORDER_API_RATES = {"public": "100000/min", "login": "100000/min"}
 CELERY_BROKER_URL = REDIS_URL
 CELERY_RESULT_BACKEND = REDIS_URL
 CELERY_TASK_IGNORE_RESULT = False

@@ -1,0 +1,245 @@
+"""What every endpoint of the JSON API shares: parsing, the error body, access and throttles.
+
+Endpoints live with their apps (`inventory.api`, `orders.api`); each is a thin shell that
+parses input with a serializer, calls one service and renders the result. Business rules stay
+in the services, which raise `BackorderError`s that this module turns into the contract's
+error body: `{"error": {"code": ..., "message": ..., "fields": {...}}}`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import caches
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404, HttpRequest, JsonResponse
+from drf_spectacular.utils import OpenApiResponse
+from rest_framework import exceptions, parsers, serializers, status
+from rest_framework.permissions import BasePermission
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.throttling import SimpleRateThrottle
+
+from inventory.exceptions import BackorderError
+
+MAX_BODY_BYTES = 1_000_000
+
+
+# Errors -------------------------------------------------------------------------------------
+
+
+def error_body(code: str, message: str, fields: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "fields": fields or {}}}
+
+
+class ErrorDetailSerializer(serializers.Serializer):
+    code = serializers.CharField(help_text="Stable, for programs: `out_of_stock`, ...")
+    message = serializers.CharField(help_text="For people.")
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        # A field named "fields" would shadow the serializer's own `fields`: add it here.
+        fields = super().get_fields()
+        fields["fields"] = serializers.DictField(
+            child=serializers.JSONField(), help_text="What was wrong with which field."
+        )
+        return fields
+
+
+class ErrorSerializer(serializers.Serializer):
+    error = ErrorDetailSerializer()
+
+
+def errors(*statuses: int) -> dict[int, OpenApiResponse]:
+    """The schema's error responses for `statuses`, all with the contract's error body."""
+    return {code: OpenApiResponse(ErrorSerializer) for code in statuses}
+
+
+def _flatten(detail: Any, prefix: str = "") -> dict[str, str]:
+    """DRF's nested error detail as {"lines[0].quantity": "message"}."""
+    if isinstance(detail, dict):
+        flat: dict[str, str] = {}
+        for key, value in detail.items():
+            name = "" if key == "non_field_errors" else str(key)
+            path = f"{prefix}.{name}" if prefix and name else prefix or name
+            flat.update(_flatten(value, path))
+        return flat
+    if isinstance(detail, list) and detail and all(isinstance(d, dict | list) for d in detail):
+        flat = {}
+        for index, value in enumerate(detail):
+            flat.update(_flatten(value, f"{prefix}[{index}]"))
+        return flat
+    if isinstance(detail, list):
+        return {prefix or "body": " ".join(str(message) for message in detail)}
+    return {prefix or "body": str(detail)}
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, BackorderError):
+        return Response(error_body(exc.code, exc.message, exc.fields), status=exc.status)
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
+    if not isinstance(exc, exceptions.APIException):
+        return None  # A real fault: Django answers 500 (JSON under /api/) and logs it.
+    headers = {}
+    if getattr(exc, "auth_header", None):
+        headers["WWW-Authenticate"] = exc.auth_header  # type: ignore[attr-defined]
+    if getattr(exc, "wait", None):
+        headers["Retry-After"] = str(math.ceil(exc.wait))  # type: ignore[attr-defined]
+    response = Response(status=exc.status_code, headers=headers)
+    if isinstance(exc, exceptions.ValidationError):
+        response.data = error_body(
+            "validation_error", "Some fields are missing or wrong.", _flatten(exc.detail)
+        )
+    else:
+        detail = exc.detail
+        code = detail.code if isinstance(detail, exceptions.ErrorDetail) else exc.default_code
+        response.data = error_body(str(code), str(detail))
+    return response
+
+
+def not_found(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    """404 for a path under /api/ that matches no endpoint."""
+    return JsonResponse(error_body("not_found", "No such endpoint."), status=404)
+
+
+def server_error(request: HttpRequest) -> JsonResponse:
+    return JsonResponse(error_body("server_error", "Something went wrong on our side."), status=500)
+
+
+# Parsing ------------------------------------------------------------------------------------
+
+
+class PayloadTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = f"The request body is larger than {MAX_BODY_BYTES} bytes."
+    default_code = "payload_too_large"
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _check_strings(data: Any) -> None:
+    """Refuse strings the database cannot hold (NUL, lone surrogates), keys included."""
+    pending = [data]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, dict):
+            pending.extend(value.keys())
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            pending.extend(value)
+        elif isinstance(value, str):
+            if "\x00" in value:
+                raise exceptions.ParseError("Text may not contain NUL characters.")
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise exceptions.ParseError("Text must be valid Unicode.") from None
+
+
+class JSONParser(parsers.JSONParser):
+    """Strict JSON with a size limit; anything else is a 400 or 413, never a 500."""
+
+    def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
+        raw = stream.read(MAX_BODY_BYTES + 1)
+        if len(raw) > MAX_BODY_BYTES:
+            raise PayloadTooLarge()
+        try:
+            data = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+        except (ValueError, RecursionError) as error:
+            raise exceptions.ParseError(f"Malformed JSON: {error}") from None
+        _check_strings(data)
+        return data
+
+
+def body_fingerprint(data: Any) -> str:
+    """The same JSON body, however its keys are ordered or spaced, gives the same digest."""
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class StrictIntegerField(serializers.IntegerField):
+    """A JSON integer: refuses strings, floats and booleans instead of coercing them."""
+
+    def to_internal_value(self, data: Any) -> int:
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictBooleanField(serializers.BooleanField):
+    """A JSON true or false: refuses "yes", 1 and the like."""
+
+    def to_internal_value(self, data: Any) -> bool:
+        if not isinstance(data, bool):
+            self.fail("invalid")
+        return data
+
+
+# Access -------------------------------------------------------------------------------------
+
+
+def is_staff(request: Request) -> bool:
+    user = request.user
+    return bool(user and user.is_authenticated and user.is_active and user.is_staff)
+
+
+class StaffPermission(BasePermission):
+    """Active staff holding the Django permissions the view lists for the request's method.
+
+    Views name them in `staff_permissions = {"POST": ["inventory.add_product"]}`; a method not
+    listed there is open to everyone (the view's own `get_permissions` decides).
+    """
+
+    message = "This needs a staff user's token with the right permissions."
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        needed = getattr(view, "staff_permissions", {}).get(request.method)
+        if needed is None:
+            return True
+        return is_staff(request) and request.user.has_perms(needed)
+
+
+def require_staff(request: Request, *permissions: str) -> None:
+    """Inside a view: refuse unless the caller is staff holding `permissions`."""
+    if not request.user or not request.user.is_authenticated:
+        raise exceptions.NotAuthenticated()
+    if not is_staff(request) or not request.user.has_perms(permissions):
+        raise exceptions.PermissionDenied(StaffPermission.message)
+
+
+class RateThrottle(SimpleRateThrottle):
+    """Per client address, rates from `BACKORDER_API_RATES` read at request time.
+
+    Counts live in the `throttle` cache (Redis when `REDIS_URL` is set), so every web
+    process shares them. Staff callers are not throttled.
+    """
+
+    cache = None  # type: ignore[assignment]
+
+    def __init__(self) -> None:
+        self.cache = caches["throttle"]
+        super().__init__()
+
+    def get_rate(self) -> str | None:
+        return settings.BACKORDER_API_RATES.get(self.scope or "")
+
+    def get_cache_key(self, request: Request, view: Any) -> str | None:
+        if is_staff(request):
+            return None
+        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+
+
+class PublicThrottle(RateThrottle):
+    scope = "public"
+
+
+class LoginThrottle(RateThrottle):
+    scope = "login"

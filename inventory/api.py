@@ -1,0 +1,468 @@
+"""The JSON API for products, stock, suppliers and purchase orders (contract §3).
+
+Each view parses its input, calls one service and renders the result; rules live in the
+services and refusals come back as the contract's error body (see `config.api`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Prefetch
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.exceptions import NotFound
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from config.api import PublicThrottle, StaffPermission, StrictIntegerField, errors
+from inventory import selectors, services
+from inventory.exceptions import ValidationFailed
+from inventory.models import (
+    Product,
+    PurchaseOrder,
+    PurchaseOrderLine,
+    Supplier,
+)
+from inventory.services import MAX_LEAD_TIME_DAYS, MAX_QUANTITY
+
+# Serializers: the shape of input and output only ---------------------------------------------
+
+
+def _count(**kwargs: Any) -> StrictIntegerField:
+    return StrictIntegerField(min_value=0, max_value=MAX_QUANTITY, **kwargs)
+
+
+class ProductWriteSerializer(serializers.Serializer):
+    sku = serializers.CharField(max_length=64)
+    name = serializers.CharField(max_length=200)
+    price = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=0)
+    backorder_policy = serializers.ChoiceField(
+        choices=Product.BackorderPolicy.values, default=Product.BackorderPolicy.BACKORDER
+    )
+    lead_time_days = StrictIntegerField(
+        min_value=0, max_value=MAX_LEAD_TIME_DAYS, allow_null=True, required=False
+    )
+    backorder_limit = _count(allow_null=True, required=False, help_text="Null: no cap.")
+    max_per_order = StrictIntegerField(
+        min_value=1, max_value=MAX_QUANTITY, allow_null=True, required=False
+    )
+    release_date = serializers.DateField(allow_null=True, required=False)
+
+
+class ProductUpdateSerializer(ProductWriteSerializer):
+    sku = None  # type: ignore[assignment]
+
+
+class WarehouseStockSerializer(serializers.Serializer):
+    warehouse = serializers.CharField(help_text="Warehouse code.")
+    on_hand = serializers.IntegerField()
+    allocated = serializers.IntegerField()
+    free = serializers.IntegerField()
+
+
+class StockFiguresSerializer(serializers.Serializer):
+    on_hand = serializers.IntegerField()
+    allocated = serializers.IntegerField()
+    free = serializers.IntegerField(help_text="On hand and not allocated.")
+    backordered = serializers.IntegerField(help_text="Units waiting in the backorder queue.")
+    incoming = serializers.IntegerField(help_text="Units on open purchase orders.")
+    next_delivery = serializers.DateField(allow_null=True)
+    lead_time_days = serializers.IntegerField(
+        allow_null=True, help_text="The lead time ETAs use past all scheduled supply."
+    )
+    warehouses = WarehouseStockSerializer(many=True)
+
+
+class ProductSerializer(serializers.Serializer):
+    sku = serializers.CharField()
+    name = serializers.CharField()
+    price = serializers.DecimalField(max_digits=12, decimal_places=2)
+    backorder_policy = serializers.ChoiceField(choices=Product.BackorderPolicy.values)
+    lead_time_days = serializers.IntegerField(allow_null=True)
+    backorder_limit = serializers.IntegerField(allow_null=True)
+    max_per_order = serializers.IntegerField(allow_null=True)
+    release_date = serializers.DateField(allow_null=True)
+    stock = StockFiguresSerializer()
+
+
+class AvailabilitySerializer(serializers.Serializer):
+    sku = serializers.CharField()
+    quantity = serializers.IntegerField()
+    status = serializers.ChoiceField(
+        choices=["in_stock", "partial", "backorder", "preorder", "unavailable"]
+    )
+    available = serializers.IntegerField(
+        allow_null=True, help_text="Most units one order could have now; null: no limit."
+    )
+    from_stock = serializers.IntegerField()
+    backordered = serializers.IntegerField()
+    eta = serializers.DateField(allow_null=True)
+    code = serializers.CharField(help_text="Why it is unavailable (`out_of_stock`...), or empty.")
+    message = serializers.CharField(allow_blank=True)
+
+
+class AvailabilityQuerySerializer(serializers.Serializer):
+    quantity = serializers.IntegerField(min_value=1, max_value=MAX_QUANTITY, default=1)
+
+
+class AdjustmentWriteSerializer(serializers.Serializer):
+    sku = serializers.CharField(max_length=64)
+    warehouse = serializers.CharField(
+        max_length=32, required=False, allow_null=True, help_text="Default warehouse if absent."
+    )
+    quantity = StrictIntegerField(
+        min_value=-MAX_QUANTITY, max_value=MAX_QUANTITY, help_text="Signed: negative removes."
+    )
+    reason = serializers.CharField(max_length=255)
+
+
+class AdjustmentSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    sku = serializers.CharField()
+    warehouse = serializers.CharField()
+    quantity = serializers.IntegerField()
+    reason = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    on_hand = serializers.IntegerField(help_text="The warehouse's stock after the change.")
+    allocated = serializers.IntegerField()
+
+
+class SupplierWriteSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+    email = serializers.EmailField(max_length=254, required=False, allow_blank=True)
+    lead_time_days = StrictIntegerField(min_value=0, max_value=MAX_LEAD_TIME_DAYS)
+
+
+class SupplierSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    email = serializers.CharField(allow_blank=True)
+    lead_time_days = serializers.IntegerField()
+    is_active = serializers.BooleanField()
+
+
+class PurchaseLineWriteSerializer(serializers.Serializer):
+    sku = serializers.CharField(max_length=64)
+    quantity = StrictIntegerField(min_value=1, max_value=MAX_QUANTITY)
+    expected_date = serializers.DateField()
+    unit_cost = serializers.DecimalField(
+        max_digits=12, decimal_places=2, min_value=0, required=False, allow_null=True
+    )
+
+
+class PurchaseOrderWriteSerializer(serializers.Serializer):
+    supplier = StrictIntegerField(min_value=1, help_text="The supplier's `id`.")
+    warehouse = serializers.CharField(
+        max_length=32, required=False, allow_null=True, help_text="Default warehouse if absent."
+    )
+    reference = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    notes = serializers.CharField(max_length=2000, required=False, allow_blank=True)
+    lines = PurchaseLineWriteSerializer(many=True, allow_empty=False, max_length=500)  # type: ignore[call-arg]
+
+
+class PurchaseLineSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    sku = serializers.CharField(source="product.sku")
+    quantity = serializers.IntegerField()
+    received = serializers.IntegerField()
+    cancelled = serializers.IntegerField()
+    outstanding = serializers.IntegerField()
+    expected_date = serializers.DateField()
+    first_expected_date = serializers.DateField(help_text="The date the supplier first promised.")
+    unit_cost = serializers.DecimalField(max_digits=12, decimal_places=2, allow_null=True)
+
+
+class PurchaseOrderSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    number = serializers.CharField()
+    status = serializers.ChoiceField(choices=PurchaseOrder.Status.values)
+    supplier = serializers.IntegerField(source="supplier_id")
+    warehouse = serializers.CharField(source="warehouse.code")
+    reference = serializers.CharField(allow_blank=True)
+    created_at = serializers.DateTimeField()
+    ordered_at = serializers.DateTimeField(allow_null=True)
+    lines = PurchaseLineSerializer(many=True)
+
+
+class LineRescheduleSerializer(serializers.Serializer):
+    expected_date = serializers.DateField()
+
+
+class ReceiptLineWriteSerializer(serializers.Serializer):
+    sku = serializers.CharField(max_length=64, required=False)
+    line_id = StrictIntegerField(min_value=1, required=False)
+    quantity = StrictIntegerField(min_value=1, max_value=MAX_QUANTITY)
+
+
+class ReceiptWriteSerializer(serializers.Serializer):
+    lines = ReceiptLineWriteSerializer(many=True, allow_empty=False, max_length=500)  # type: ignore[call-arg]
+    received_on = serializers.DateField(required=False, help_text="Default: today.")
+    reference = serializers.CharField(max_length=100, required=False, allow_blank=True)
+
+
+# Reads ----------------------------------------------------------------------------------------
+
+
+def _product(sku: str) -> Product:
+    product = Product.objects.filter(sku=sku).first() if services.storable_text(sku) else None
+    if product is None:
+        raise NotFound("No product with this SKU.")
+    return product
+
+
+def _product_body(product: Product) -> dict[str, Any]:
+    return dict(
+        ProductSerializer(
+            {
+                **{name: getattr(product, name) for name in ("sku", *services.PRODUCT_FIELDS)},
+                "stock": selectors.stock_figures(product),
+            }
+        ).data
+    )
+
+
+def _purchase_order_body(purchase_order_id: int) -> dict[str, Any]:
+    purchase_order = (
+        PurchaseOrder.objects.select_related("warehouse")
+        .prefetch_related(
+            Prefetch(
+                "lines",
+                queryset=PurchaseOrderLine.objects.select_related("product").order_by("pk"),
+            )
+        )
+        .get(pk=purchase_order_id)
+    )
+    return dict(PurchaseOrderSerializer(purchase_order).data)
+
+
+# Views ----------------------------------------------------------------------------------------
+
+
+class ProductListView(APIView):
+    permission_classes = [StaffPermission]
+    staff_permissions = {"POST": ["inventory.add_product"]}
+
+    @extend_schema(
+        request=ProductWriteSerializer,
+        responses={201: ProductSerializer, **errors(400, 401, 403, 409)},
+        tags=["products"],
+        summary="Add a product",
+    )
+    def post(self, request: Request) -> Response:
+        data = ProductWriteSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        product = services.product_create(**data.validated_data, actor=request.user)
+        return Response(_product_body(product), status=status.HTTP_201_CREATED)
+
+
+class ProductView(APIView):
+    permission_classes = [StaffPermission]
+    staff_permissions = {"PATCH": ["inventory.change_product"]}
+
+    @extend_schema(
+        responses={200: ProductSerializer, **errors(404)},
+        auth=[],
+        tags=["products"],
+        summary="A product with its stock figures",
+    )
+    def get(self, request: Request, sku: str) -> Response:
+        return Response(_product_body(_product(sku)))
+
+    @extend_schema(
+        request=ProductUpdateSerializer,
+        responses={200: ProductSerializer, **errors(400, 401, 403, 404)},
+        tags=["products"],
+        summary="Change a product",
+    )
+    def patch(self, request: Request, sku: str) -> Response:
+        product = _product(sku)
+        data = ProductUpdateSerializer(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        product = services.product_update(
+            product_id=product.pk, changes=dict(data.validated_data), actor=request.user
+        )
+        return Response(_product_body(product))
+
+
+class AvailabilityView(APIView):
+    permission_classes: list[Any] = []
+    throttle_classes = [PublicThrottle]
+
+    @extend_schema(
+        parameters=[AvailabilityQuerySerializer],
+        responses={200: AvailabilitySerializer, **errors(400, 404, 429)},
+        auth=[],
+        tags=["products"],
+        summary="How an order of N units placed now would be served, and when it would ship",
+    )
+    def get(self, request: Request, sku: str) -> Response:
+        query = AvailabilityQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        product = _product(sku)
+        quote = selectors.availability_quote(
+            product=product, quantity=query.validated_data["quantity"]
+        )
+        return Response(
+            AvailabilitySerializer(
+                {
+                    "sku": product.sku,
+                    "quantity": quote.quantity,
+                    "status": quote.status,
+                    "available": quote.available,
+                    "from_stock": quote.from_stock,
+                    "backordered": quote.backordered,
+                    "eta": quote.eta,
+                    "code": quote.code,
+                    "message": quote.message,
+                }
+            ).data
+        )
+
+
+class StockAdjustmentView(APIView):
+    permission_classes = [StaffPermission]
+    staff_permissions = {"POST": ["inventory.change_stock"]}
+
+    @extend_schema(
+        request=AdjustmentWriteSerializer,
+        responses={201: AdjustmentSerializer, **errors(400, 401, 403, 409)},
+        tags=["stock"],
+        summary="Correct on-hand stock by a signed quantity",
+    )
+    def post(self, request: Request) -> Response:
+        data = AdjustmentWriteSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        product = services.products_by_sku([values["sku"]], field="sku")[values["sku"]]
+        movement = services.stock_adjust(
+            product=product,
+            warehouse=services.warehouse_by_code(values.get("warehouse")),
+            quantity=values["quantity"],
+            reason=values["reason"],
+            actor=request.user,
+        )
+        stock = movement.stock
+        stock.refresh_from_db(fields=["on_hand", "allocated"])
+        body = {
+            "id": movement.pk,
+            "sku": product.sku,
+            "warehouse": stock.warehouse.code,
+            "quantity": movement.quantity,
+            "reason": movement.reason,
+            "created_at": movement.created_at,
+            "on_hand": stock.on_hand,
+            "allocated": stock.allocated,
+        }
+        return Response(AdjustmentSerializer(body).data, status=status.HTTP_201_CREATED)
+
+
+class SupplierListView(APIView):
+    permission_classes = [StaffPermission]
+    staff_permissions = {"POST": ["inventory.add_supplier"]}
+
+    @extend_schema(
+        request=SupplierWriteSerializer,
+        responses={201: SupplierSerializer, **errors(400, 401, 403, 409)},
+        tags=["purchasing"],
+        summary="Add a supplier",
+    )
+    def post(self, request: Request) -> Response:
+        data = SupplierWriteSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        supplier = services.supplier_create(**data.validated_data, actor=request.user)
+        return Response(SupplierSerializer(supplier).data, status=status.HTTP_201_CREATED)
+
+
+class PurchaseOrderListView(APIView):
+    permission_classes = [StaffPermission]
+    staff_permissions = {"POST": ["inventory.add_purchaseorder"]}
+
+    @extend_schema(
+        request=PurchaseOrderWriteSerializer,
+        responses={201: PurchaseOrderSerializer, **errors(400, 401, 403)},
+        tags=["purchasing"],
+        summary="Place a purchase order with a supplier",
+    )
+    def post(self, request: Request) -> Response:
+        data = PurchaseOrderWriteSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        supplier = Supplier.objects.filter(pk=values["supplier"]).first()
+        if supplier is None:
+            raise ValidationFailed("Unknown supplier.", fields={"supplier": "unknown supplier"})
+        purchase_order = services.purchase_order_create(
+            supplier=supplier,
+            warehouse=services.warehouse_by_code(values.get("warehouse")),
+            reference=values.get("reference", ""),
+            notes=values.get("notes", ""),
+            lines=[services.PurchaseLineRequest(**line) for line in values["lines"]],
+            actor=request.user,
+        )
+        return Response(_purchase_order_body(purchase_order.pk), status=status.HTTP_201_CREATED)
+
+
+class PurchaseOrderView(APIView):
+    permission_classes = [StaffPermission]
+    staff_permissions = {"GET": ["inventory.view_purchaseorder"]}
+
+    @extend_schema(
+        responses={200: PurchaseOrderSerializer, **errors(401, 403, 404)},
+        tags=["purchasing"],
+        summary="A purchase order",
+    )
+    def get(self, request: Request, purchase_order_id: int) -> Response:
+        if not PurchaseOrder.objects.filter(pk=purchase_order_id).exists():
+            raise NotFound("No such purchase order.")
+        return Response(_purchase_order_body(purchase_order_id))
+
+
+class PurchaseOrderLineView(APIView):
+    permission_classes = [StaffPermission]
+    staff_permissions = {"PATCH": ["inventory.change_purchaseorder"]}
+
+    @extend_schema(
+        request=LineRescheduleSerializer,
+        responses={200: PurchaseOrderSerializer, **errors(400, 401, 403, 404, 409)},
+        tags=["purchasing"],
+        summary="Move a line's expected delivery date",
+    )
+    def patch(self, request: Request, purchase_order_id: int, line_id: int) -> Response:
+        if not PurchaseOrderLine.objects.filter(
+            pk=line_id, purchase_order_id=purchase_order_id
+        ).exists():
+            raise NotFound("No such purchase order line.")
+        data = LineRescheduleSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.purchase_order_line_reschedule(
+            line_id=line_id, expected_date=data.validated_data["expected_date"], actor=request.user
+        )
+        return Response(_purchase_order_body(purchase_order_id))
+
+
+class PurchaseOrderReceiveView(APIView):
+    permission_classes = [StaffPermission]
+    staff_permissions = {"POST": ["inventory.change_purchaseorder"]}
+
+    @extend_schema(
+        request=ReceiptWriteSerializer,
+        responses={200: PurchaseOrderSerializer, **errors(400, 401, 403, 404, 409)},
+        tags=["purchasing"],
+        summary="Book goods received against a purchase order",
+        description="Partial receipts are fine; receiving more than is outstanding is a 409.",
+    )
+    def post(self, request: Request, purchase_order_id: int) -> Response:
+        if not PurchaseOrder.objects.filter(pk=purchase_order_id).exists():
+            raise NotFound("No such purchase order.")
+        data = ReceiptWriteSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        services.purchase_order_receive(
+            purchase_order_id=purchase_order_id,
+            lines=[services.ReceiptRequest(**line) for line in values["lines"]],
+            received_on=values.get("received_on"),
+            reference=values.get("reference", ""),
+            actor=request.user,
+        )
+        return Response(_purchase_order_body(purchase_order_id))

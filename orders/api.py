@@ -1,0 +1,308 @@
+"""The JSON API for orders (contract §3): placement, reading, cancelling and shipping.
+
+Customers reach one order with its token (`?token=`); staff with their API token and the
+Django permissions each view names.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from typing import Any
+
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import exceptions, serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from config.api import (
+    ErrorSerializer,
+    PublicThrottle,
+    StaffPermission,
+    StrictBooleanField,
+    StrictIntegerField,
+    body_fingerprint,
+    errors,
+    is_staff,
+    require_staff,
+)
+from inventory.services import MAX_QUANTITY
+from orders import selectors, services
+from orders.models import Order, OrderLine
+
+_NUMBER = re.compile(r"BO-[A-Z0-9]{4}-[A-Z0-9]{4}")
+
+IDEMPOTENCY_KEY = OpenApiParameter(
+    "Idempotency-Key",
+    str,
+    OpenApiParameter.HEADER,
+    required=False,
+    description=(
+        "Any unique string (a UUID): a retry with the same key and body returns the same order"
+        " instead of placing another; the same key with another body is a 409."
+    ),
+)
+CUSTOMER_TOKEN = OpenApiParameter(
+    "token",
+    str,
+    OpenApiParameter.QUERY,
+    required=False,
+    description="The order's customer token (from `status_url`); staff use their API token.",
+)
+# Staff send their API token; a customer sends only the order's token in the query.
+STAFF_OR_CUSTOMER: list[dict[str, list[str]]] = [{"tokenAuth": []}, {}]
+
+# Serializers: the shape of input and output only ---------------------------------------------
+
+
+class OrderLineWriteSerializer(serializers.Serializer):
+    sku = serializers.CharField(max_length=64)
+    quantity = StrictIntegerField(min_value=1, max_value=MAX_QUANTITY)
+
+
+class OrderWriteSerializer(serializers.Serializer):
+    email = serializers.CharField(max_length=254)
+    name = serializers.CharField(max_length=200)
+    locale = serializers.ChoiceField(choices=Order.Locale.values, default=Order.Locale.EN)
+    ship_complete = StrictBooleanField(default=False)
+    lines = OrderLineWriteSerializer(many=True, allow_empty=False, max_length=services.MAX_LINES)  # type: ignore[call-arg]
+
+
+class OrderLineSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    sku = serializers.CharField(source="product.sku")
+    name = serializers.CharField(source="product.name")
+    quantity = serializers.IntegerField()
+    allocated = serializers.IntegerField()
+    backordered = serializers.IntegerField()
+    shipped = serializers.IntegerField()
+    cancelled = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=OrderLine.Status.values)
+    eta = serializers.DateField(
+        allow_null=True, help_text="When the last outstanding unit is expected to ship."
+    )
+
+
+class OrderSerializer(serializers.Serializer):
+    number = serializers.CharField()
+    status = serializers.ChoiceField(choices=selectors.OrderStatus.ALL)
+    status_url = serializers.URLField(help_text="The customer's order status page.")
+    created_at = serializers.DateTimeField(help_text="The order's place in backorder queues.")
+    ship_complete = serializers.BooleanField()
+    locale = serializers.ChoiceField(choices=Order.Locale.values)
+    email = serializers.EmailField()
+    name = serializers.CharField()
+    eta = serializers.DateField(
+        allow_null=True, help_text="When the last open line ships; null if unknown or none."
+    )
+    lines = OrderLineSerializer(many=True)
+
+
+class CancelWriteSerializer(serializers.Serializer):
+    quantity = StrictIntegerField(
+        min_value=1,
+        max_value=MAX_QUANTITY,
+        required=False,
+        help_text="Default: all that can be cancelled.",
+    )
+    reason = serializers.CharField(max_length=255, required=False, allow_blank=True)
+
+
+class ShipmentLineWriteSerializer(serializers.Serializer):
+    line_id = StrictIntegerField(min_value=1)
+    quantity = StrictIntegerField(min_value=1, max_value=MAX_QUANTITY)
+
+
+class ShipmentWriteSerializer(serializers.Serializer):
+    lines = ShipmentLineWriteSerializer(many=True, allow_empty=False, max_length=500)  # type: ignore[call-arg]
+    tracking = serializers.CharField(max_length=100, required=False, allow_blank=True)
+
+
+class ShipmentLineSerializer(serializers.Serializer):
+    line_id = serializers.IntegerField(source="order_line_id")
+    quantity = serializers.IntegerField()
+
+
+class ShipmentSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    tracking = serializers.CharField(allow_blank=True)
+    created_at = serializers.DateTimeField()
+    lines = ShipmentLineSerializer(many=True)
+    order = OrderSerializer()
+
+
+# Reads ----------------------------------------------------------------------------------------
+
+
+def _order_data(number: str) -> dict[str, Any]:
+    """What `OrderSerializer` renders: two queries however many lines the order has."""
+    order = selectors.orders_with_lines().get(number=number)
+    lines = list(order.lines.all())
+    return {
+        "number": order.number,
+        "status": selectors.order_status(lines),
+        "status_url": selectors.order_status_url(order),
+        "created_at": order.created_at,
+        "ship_complete": order.ship_complete,
+        "locale": order.locale,
+        "email": order.email,
+        "name": order.name,
+        "eta": selectors.order_eta(lines),
+        "lines": lines,
+    }
+
+
+def order_body(number: str) -> dict[str, Any]:
+    return dict(OrderSerializer(_order_data(number)).data)
+
+
+def _order_for(request: Request, number: str, *, staff_permission: str) -> tuple[Order, bool]:
+    """The order the caller may act on, and whether the caller is staff.
+
+    Staff need `staff_permission`; anyone else needs the order's token. A wrong token answers
+    404, exactly as an unknown order does, so tokens cannot be probed.
+    """
+    token = request.query_params.get("token")
+    if is_staff(request) or token is None:
+        require_staff(request, staff_permission)
+        order = Order.objects.filter(number=number).first() if _NUMBER.fullmatch(number) else None
+        if order is None:
+            raise exceptions.NotFound("No such order.")
+        return order, True
+    order = Order.objects.filter(number=number).first() if _NUMBER.fullmatch(number) else None
+    if order is None or not secrets.compare_digest(order.token.encode(), token.encode()):
+        raise exceptions.NotFound("No such order.")
+    return order, False
+
+
+# Views ----------------------------------------------------------------------------------------
+
+
+class OrderListView(APIView):
+    permission_classes: list[Any] = []
+    throttle_classes = [PublicThrottle]
+
+    @extend_schema(
+        request=OrderWriteSerializer,
+        parameters=[IDEMPOTENCY_KEY],
+        responses={
+            201: OrderSerializer,
+            **errors(400, 409, 429),
+            422: OpenApiResponse(
+                ErrorSerializer,
+                description=(
+                    "Policy refused a line: `out_of_stock`, `backorder_limit`, `max_per_order`,"
+                    " `not_released`. `fields` names each refused line."
+                ),
+            ),
+        },
+        auth=[],
+        tags=["orders"],
+        summary="Place an order",
+        description=(
+            "What is in stock is allocated and the rest backordered (if the product allows),"
+            " each line with its ETA; or the whole order is refused with 422."
+        ),
+    )
+    def post(self, request: Request) -> Response:
+        data = OrderWriteSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        order_kwargs = {
+            "email": values["email"],
+            "name": values["name"],
+            "locale": values["locale"],
+            "ship_complete": values["ship_complete"],
+            "lines": [services.LineRequest(**line) for line in values["lines"]],
+            "actor": request.user,
+        }
+        key = request.headers.get("Idempotency-Key")
+        headers = {}
+        if key is None:
+            order = services.order_place(**order_kwargs)
+        else:
+            order, created = services.order_place_once(
+                idempotency_key=key, fingerprint=body_fingerprint(request.data), **order_kwargs
+            )
+            headers["Idempotent-Replayed"] = "false" if created else "true"
+        return Response(order_body(order.number), status=status.HTTP_201_CREATED, headers=headers)
+
+
+class OrderView(APIView):
+    permission_classes = [StaffPermission]
+
+    @extend_schema(
+        parameters=[CUSTOMER_TOKEN],
+        auth=STAFF_OR_CUSTOMER,  # type: ignore[arg-type]
+        responses={200: OrderSerializer, **errors(401, 403, 404)},
+        tags=["orders"],
+        summary="An order, with each line's status and ETA",
+    )
+    def get(self, request: Request, number: str) -> Response:
+        order, _ = _order_for(request, number, staff_permission="orders.view_order")
+        return Response(order_body(order.number))
+
+
+class OrderLineCancelView(APIView):
+    permission_classes = [StaffPermission]
+
+    @extend_schema(
+        request=CancelWriteSerializer,
+        parameters=[CUSTOMER_TOKEN],
+        auth=STAFF_OR_CUSTOMER,  # type: ignore[arg-type]
+        responses={200: OrderSerializer, **errors(400, 401, 403, 404, 409)},
+        tags=["orders"],
+        summary="Cancel units of a line",
+        description=(
+            "Customers may cancel only units not yet allocated or shipped; staff may also"
+            " cancel allocated units, which go back to stock."
+        ),
+    )
+    def post(self, request: Request, number: str, line_id: int) -> Response:
+        order, staff = _order_for(request, number, staff_permission="orders.change_order")
+        if not order.lines.filter(pk=line_id).exists():
+            raise exceptions.NotFound("No such line on this order.")
+        data = CancelWriteSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.order_line_cancel(
+            line_id=line_id,
+            quantity=data.validated_data.get("quantity"),
+            reason=data.validated_data.get("reason", ""),
+            by_customer=not staff,
+            actor=request.user,
+        )
+        return Response(order_body(order.number))
+
+
+class ShipmentListView(APIView):
+    permission_classes = [StaffPermission]
+    staff_permissions = {"POST": ["orders.add_shipment"]}
+
+    @extend_schema(
+        request=ShipmentWriteSerializer,
+        responses={201: ShipmentSerializer, **errors(400, 401, 403, 404, 409)},
+        tags=["orders"],
+        summary="Ship allocated units",
+    )
+    def post(self, request: Request, number: str) -> Response:
+        order = Order.objects.filter(number=number).first() if _NUMBER.fullmatch(number) else None
+        if order is None:
+            raise exceptions.NotFound("No such order.")
+        data = ShipmentWriteSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        shipment = services.shipment_create(
+            order=order,
+            lines=[(line["line_id"], line["quantity"]) for line in values["lines"]],
+            tracking=values.get("tracking", ""),
+            actor=request.user,
+        )
+        body = {
+            "id": shipment.pk,
+            "tracking": shipment.tracking,
+            "created_at": shipment.created_at,
+            "lines": list(shipment.lines.all()),
+            "order": _order_data(order.number),
+        }
+        return Response(ShipmentSerializer(body).data, status=status.HTTP_201_CREATED)
