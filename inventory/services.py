@@ -14,7 +14,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
-from django.db.models import DateField, F, Q, Sum, Value
+from django.db.models import Case, DateField, F, IntegerField, Q, Sum, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -333,9 +333,16 @@ def allocations_apply(
     kept = [a for a in to_update.values() if a.quantity]
     if kept:
         Allocation.objects.bulk_update(kept, ["quantity"], batch_size=UPDATE_BATCH_SIZE)
-    for stock_id, units in per_stock.items():
-        if units:
-            Stock.objects.filter(pk=stock_id).update(allocated=F("allocated") + units)
+    per_stock = {stock_id: units for stock_id, units in per_stock.items() if units}
+    if per_stock:
+        # One statement for every stock row touched (a handful per product).
+        Stock.objects.filter(pk__in=per_stock).update(
+            allocated=F("allocated")
+            + Case(
+                *(When(pk=stock_id, then=Value(units)) for stock_id, units in per_stock.items()),
+                output_field=IntegerField(),
+            )
+        )
     StockMovement.objects.bulk_create(movements)
 
 
