@@ -63,6 +63,9 @@ def _flatten(detail: Any, prefix: str = "") -> dict[str, str]:
     if isinstance(detail, dict):
         flat: dict[str, str] = {}
         for key, value in detail.items():
+            if isinstance(key, int):  # A list's errors, by index.
+                flat.update(_flatten(value, f"{prefix}[{key}]"))
+                continue
             name = "" if key == "non_field_errors" else str(key)
             path = f"{prefix}.{name}" if prefix and name else prefix or name
             flat.update(_flatten(value, path))

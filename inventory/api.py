@@ -278,6 +278,8 @@ class ProductView(APIView):
     )
     def patch(self, request: Request, sku: str) -> Response:
         product = _product(sku)
+        if isinstance(request.data, dict) and request.data.get("sku", sku) != sku:
+            raise ValidationFailed("A product's SKU cannot change.", fields={"sku": "read-only"})
         data = ProductUpdateSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
         product = services.product_update(

@@ -1,0 +1,71 @@
+"""Responses cost a fixed number of queries, however many lines an order has."""
+
+import pytest
+
+from inventory.services import stock_receive
+from orders.services import LineRequest, order_place
+from tests.factories import ProductFactory, SupplierFactory
+
+
+def _order_of(lines: int):
+    skus = [ProductFactory().sku for _ in range(lines)]
+    return order_place(email="a@example.com", name="A", lines=[LineRequest(sku, 2) for sku in skus])
+
+
+@pytest.mark.parametrize("lines", [1, 25])
+def test_reading_an_order_as_its_customer(api, default_warehouse, django_assert_num_queries, lines):
+    order = _order_of(lines)
+
+    # The order (number and token), then the order with its lines and their products.
+    with django_assert_num_queries(3):
+        response = api.get(f"/api/v1/orders/{order.number}?token={order.token}")
+
+    assert len(response.json()["lines"]) == lines
+
+
+@pytest.mark.parametrize("lines", [1, 25])
+def test_reading_an_order_as_staff(staff_api, default_warehouse, django_assert_num_queries, lines):
+    order = _order_of(lines)
+
+    # The token and its user, the order, then the order with its lines and products. A
+    # superuser's permissions need no query.
+    with django_assert_num_queries(4):
+        response = staff_api.get(f"/api/v1/orders/{order.number}")
+
+    assert len(response.json()["lines"]) == lines
+
+
+@pytest.mark.parametrize("lines", [1, 25])
+def test_placing_an_order(api, default_warehouse, django_assert_num_queries, lines):
+    skus = [ProductFactory().sku for _ in range(lines)]
+    for sku in skus[: max(1, lines // 2)]:
+        stock_receive(product=ProductFactory._meta.model.objects.get(sku=sku), quantity=1)
+    body = {
+        "email": "a@example.com",
+        "name": "A",
+        "lines": [{"sku": sku, "quantity": 2} for sku in skus],
+    }
+
+    # Products, supplier terms and incoming supply before the locks; under them the products,
+    # stock and queue; the order, its lines, allocations, stock, ledger, events and ETAs; then
+    # the answer (the order with its lines and products).
+    with django_assert_num_queries(17):
+        response = api.post("/api/v1/orders", body, format="json")
+
+    assert response.status_code == 201
+
+
+@pytest.mark.parametrize("lines", [1, 25])
+def test_purchase_orders(staff_api, default_warehouse, django_assert_num_queries, lines):
+    supplier = SupplierFactory()
+    skus = [ProductFactory().sku for _ in range(lines)]
+    body = {
+        "supplier": supplier.pk,
+        "lines": [{"sku": sku, "quantity": 5, "expected_date": "2099-01-01"} for sku in skus],
+    }
+    created = staff_api.post("/api/v1/purchase-orders", body, format="json").json()
+
+    with django_assert_num_queries(4):
+        response = staff_api.get(f"/api/v1/purchase-orders/{created['id']}")
+
+    assert len(response.json()["lines"]) == lines
