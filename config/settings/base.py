@@ -153,6 +153,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "inventory.tasks.start_of_day",
         "schedule": crontab(hour=0, minute=5),
     },
+    "purge-idempotency-keys": {
+        "task": "orders.tasks.purge_idempotency_keys",
+        "schedule": crontab(hour=3, minute=30),
+    },
     "reallocate-all-products": {
         # A safety net: any product whose free stock could fill a backorder is reallocated,
         # even if the task enqueued after the stock change was lost.
