@@ -255,3 +255,21 @@ def test_password_guessing_is_throttled(api, superuser):
 
     assert statuses == [400, 400]
     assert error_of(right) == (429, "throttled")
+
+
+def test_the_schema_and_its_browsable_documentation_are_public(api, db):
+    from django.contrib.staticfiles import finders
+
+    schema = api.get("/api/v1/schema?format=json")
+    docs = api.get("/api/v1/docs")
+
+    assert schema.status_code == 200
+    assert schema.json()["openapi"].startswith("3.")
+    assert "/api/v1/orders/{number}/lines/{line_id}/cancel" in schema.json()["paths"]
+    assert docs.status_code == 200
+    page = docs.content.decode()
+    assert "/api/v1/schema" in page
+    # Served from the app itself, not a CDN: the page works offline.
+    bundle = "drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js"
+    assert f"/static/{bundle}" in page
+    assert finders.find(bundle) is not None
