@@ -108,6 +108,56 @@ def main() -> None:
         "order_place_basket_3_skus", baskets / elapsed, "orders/s", orders=baskets, threads=threads
     )
 
+    # 3. The same hot-SKU checkout through the JSON API, each with an Idempotency-Key, and
+    # reading back an order of 25 lines.
+    from rest_framework.test import APIClient
+
+    api_hot = product("API-HOT")
+    stock_receive(product=api_hot, quantity=500, warehouse=warehouse)
+
+    def api_place(index: int) -> None:
+        try:
+            response = APIClient().post(
+                "/api/v1/orders",
+                {
+                    "email": f"a{index}@example.com",
+                    "name": "Bench",
+                    "lines": [{"sku": "API-HOT", "quantity": 1}],
+                },
+                format="json",
+                HTTP_IDEMPOTENCY_KEY=f"bench-{index}",
+            )
+            assert response.status_code == 201, response.content
+        finally:
+            connection.close()
+
+    orders = 1000
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        list(pool.map(api_place, range(orders)))
+    elapsed = time.perf_counter() - started
+    emit("api_order_place_hot_sku", orders / elapsed, "orders/s", orders=orders, threads=threads)
+
+    wide = order_place(
+        email="w@example.com",
+        name="Wide",
+        lines=[LineRequest(product(f"WIDE-{n}").sku, 2) for n in range(25)],
+    )
+    client = APIClient()
+    with CaptureQueriesContext(connection) as queries:
+        rounds = 200
+        started = time.perf_counter()
+        for _ in range(rounds):
+            response = client.get(f"/api/v1/orders/{wide.number}?token={wide.token}")
+        elapsed = time.perf_counter() - started
+    assert len(response.json()["lines"]) == 25
+    emit(
+        "api_order_read_25_lines",
+        elapsed / rounds * 1000,
+        "ms",
+        queries=len(queries) // rounds,
+    )
+
     def backorder_queue(target: Product, lines: int) -> None:
         # Set up in bulk: what is measured is the queue work, not 20,000 checkouts.
         queued_orders = Order.objects.bulk_create(
