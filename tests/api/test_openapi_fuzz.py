@@ -7,6 +7,7 @@ generated requests reach the services as well as the refusals in front of them.
 
 import pytest
 import schemathesis
+from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from rest_framework.authtoken.models import Token
@@ -41,8 +42,6 @@ def shop(transactional_db):
     ProductFactory(sku="CAP", backorder_policy="deny")
     stock_receive(product=hoodie, quantity=20, warehouse=warehouse)
     supplier = SupplierFactory()
-    from django.utils import timezone
-
     purchase_order = purchase_order_create(
         supplier=supplier,
         lines=[PurchaseLineRequest("HOODIE-SE", 50, timezone.localdate())],

@@ -69,3 +69,29 @@ def test_purchase_orders(staff_api, default_warehouse, django_assert_num_queries
         response = staff_api.get(f"/api/v1/purchase-orders/{created['id']}")
 
     assert len(response.json()["lines"]) == lines
+
+
+@pytest.mark.parametrize("warehouses", [1, 6])
+def test_reading_a_product(api, default_warehouse, django_assert_num_queries, warehouses):
+    from datetime import date
+
+    from inventory.services import PurchaseLineRequest, purchase_order_create
+    from tests.factories import SupplierProductFactory, WarehouseFactory
+
+    product = ProductFactory(sku="HOODIE-SE")
+    for _ in range(warehouses - 1):
+        stock_receive(product=product, quantity=2, warehouse=WarehouseFactory())
+    stock_receive(product=product, quantity=1)
+    for _ in range(warehouses):
+        terms = SupplierProductFactory(product=product)
+        purchase_order_create(
+            supplier=terms.supplier, lines=[PurchaseLineRequest("HOODIE-SE", 5, date(2099, 1, 1))]
+        )
+
+    # The product, its stock rows, incoming supply, the queue, and the supplier terms with
+    # their receipts for the lead time.
+    with django_assert_num_queries(6):
+        response = api.get("/api/v1/products/HOODIE-SE")
+
+    assert len(response.json()["stock"]["warehouses"]) == warehouses
+    assert response.json()["stock"]["incoming"] == 5 * warehouses
