@@ -186,11 +186,7 @@ class ProductAdmin(admin.ModelAdmin):
         ),
     )
     # What a change to these means for waiting customers: their ETAs are recomputed.
-    SUPPLY_FIELDS = {
-        "backorder_policy": "backorder policy",
-        "lead_time_days": "lead time",
-        "release_date": "release date",
-    }
+    SUPPLY_FIELDS = services.PRODUCT_SUPPLY_FIELDS
 
     def get_queryset(self, request: HttpRequest):
         from orders.models import OrderLine

@@ -157,6 +157,10 @@ def order_body(number: str) -> dict[str, Any]:
     return dict(OrderSerializer(_order_data(number)).data)
 
 
+def _order_by_number(number: str) -> Order | None:
+    return Order.objects.filter(number=number).first() if _NUMBER.fullmatch(number) else None
+
+
 def _order_for(request: Request, number: str, *, staff_permission: str) -> tuple[Order, bool]:
     """The order the caller may act on, and whether the caller is staff.
 
@@ -166,11 +170,11 @@ def _order_for(request: Request, number: str, *, staff_permission: str) -> tuple
     token = request.query_params.get("token")
     if is_staff(request) or token is None:
         require_staff(request, staff_permission)
-        order = Order.objects.filter(number=number).first() if _NUMBER.fullmatch(number) else None
+        order = _order_by_number(number)
         if order is None:
             raise exceptions.NotFound("No such order.")
         return order, True
-    order = Order.objects.filter(number=number).first() if _NUMBER.fullmatch(number) else None
+    order = _order_by_number(number)
     if order is None or not secrets.compare_digest(order.token.encode(), token.encode()):
         raise exceptions.NotFound("No such order.")
     return order, False
@@ -286,7 +290,7 @@ class ShipmentListView(APIView):
         summary="Ship allocated units",
     )
     def post(self, request: Request, number: str) -> Response:
-        order = Order.objects.filter(number=number).first() if _NUMBER.fullmatch(number) else None
+        order = _order_by_number(number)
         if order is None:
             raise exceptions.NotFound("No such order.")
         data = ShipmentWriteSerializer(data=request.data)
