@@ -43,6 +43,14 @@ IDEMPOTENCY_KEY = OpenApiParameter(
         " instead of placing another; the same key with another body is a 409."
     ),
 )
+REPLAYED = OpenApiParameter(
+    "Idempotent-Replayed",
+    str,
+    OpenApiParameter.HEADER,
+    response=[201],
+    enum=["true", "false"],
+    description="With an Idempotency-Key: `true` when this is the order an earlier request placed.",
+)
 CUSTOMER_TOKEN = OpenApiParameter(
     "token",
     str,
@@ -189,7 +197,7 @@ class OrderListView(APIView):
 
     @extend_schema(
         request=OrderWriteSerializer,
-        parameters=[IDEMPOTENCY_KEY],
+        parameters=[IDEMPOTENCY_KEY, REPLAYED],
         responses={
             201: OrderSerializer,
             **errors(400, 409, 429),
