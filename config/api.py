@@ -54,7 +54,10 @@ class ErrorSerializer(serializers.Serializer):
 
 
 def errors(*statuses: int) -> dict[int, OpenApiResponse]:
-    """The schema's error responses for `statuses`, all with the contract's error body."""
+    """The schema's error responses for `statuses`, all with the contract's error body.
+
+    Public endpoints list 401 too: a request carrying a wrong staff token is refused there.
+    """
     return {code: OpenApiResponse(ErrorSerializer) for code in statuses}
 
 

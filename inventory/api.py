@@ -262,7 +262,7 @@ class ProductView(APIView):
     staff_permissions = {"PATCH": ["inventory.change_product"]}
 
     @extend_schema(
-        responses={200: ProductSerializer, **errors(404)},
+        responses={200: ProductSerializer, **errors(401, 404)},
         auth=[],
         tags=["products"],
         summary="A product with its stock figures",
@@ -294,7 +294,7 @@ class AvailabilityView(APIView):
 
     @extend_schema(
         parameters=[AvailabilityQuerySerializer],
-        responses={200: AvailabilitySerializer, **errors(400, 404, 429)},
+        responses={200: AvailabilitySerializer, **errors(400, 401, 404, 429)},
         auth=[],
         tags=["products"],
         summary="How an order of N units placed now would be served, and when it would ship",

@@ -200,7 +200,7 @@ class OrderListView(APIView):
         parameters=[IDEMPOTENCY_KEY, REPLAYED],
         responses={
             201: OrderSerializer,
-            **errors(400, 409, 429),
+            **errors(400, 401, 409, 429),
             422: OpenApiResponse(
                 ErrorSerializer,
                 description=(

@@ -273,3 +273,16 @@ def test_the_schema_and_its_browsable_documentation_are_public(api, db):
     bundle = "drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js"
     assert f"/static/{bundle}" in page
     assert finders.find(bundle) is not None
+
+
+def test_a_wrong_token_is_refused_on_public_endpoints_too(api, hoodie):
+    api.credentials(HTTP_AUTHORIZATION="Token expired-or-revoked")
+
+    assert error_of(api.get("/api/v1/products/HOODIE-SE")) == (401, "authentication_failed")
+    response = api.post(
+        "/api/v1/orders",
+        {"email": "a@example.com", "name": "A", "lines": [{"sku": "HOODIE-SE", "quantity": 1}]},
+        format="json",
+    )
+    assert error_of(response) == (401, "authentication_failed")
+    assert not Order.objects.exists()
