@@ -11,13 +11,14 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from typing import Any
 
 from django.conf import settings
 from django.core.cache import caches
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404, HttpRequest, JsonResponse
-from drf_spectacular.utils import OpenApiResponse
+from drf_spectacular.utils import OpenApiResponse, extend_schema_field
 from rest_framework import exceptions, parsers, serializers, status
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
@@ -180,6 +181,48 @@ class StrictIntegerField(serializers.IntegerField):
         return super().to_internal_value(data)
 
 
+class StrictCharField(serializers.CharField):
+    """A JSON string: refuses numbers and booleans instead of turning them into text."""
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictEmailField(serializers.EmailField):
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+MONEY_PATTERN = r"^[0-9]{1,10}(\.[0-9]{1,2})?$"
+
+
+@extend_schema_field(
+    {
+        "oneOf": [
+            {"type": "string", "pattern": MONEY_PATTERN},
+            {"type": "number", "minimum": 0, "maximum": 9999999999.99},
+        ],
+        "example": "350000.00",
+    }
+)
+class MoneyField(serializers.DecimalField):
+    """An amount of at most 12 digits with 2 decimals: "350000.00", or the JSON number."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(max_digits=12, decimal_places=2, min_value=0, **kwargs)
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, bool) or not isinstance(data, str | int | float):
+            self.fail("invalid")
+        if isinstance(data, str) and not re.fullmatch(MONEY_PATTERN, data):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 class StrictBooleanField(serializers.BooleanField):
     """A JSON true or false: refuses "yes", 1 and the like."""
 
@@ -249,3 +292,12 @@ class PublicThrottle(RateThrottle):
 
 class LoginThrottle(RateThrottle):
     scope = "login"
+
+
+def schema_nonempty_lines(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+    """Schema post-processing: request bodies' `lines` need at least one item, as enforced."""
+    for name, component in result.get("components", {}).get("schemas", {}).items():
+        lines = component.get("properties", {}).get("lines")
+        if name.endswith("Request") and lines and lines.get("type") == "array":
+            lines["minItems"] = 1
+    return result

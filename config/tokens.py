@@ -12,12 +12,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.api import LoginThrottle, error_body, errors
+from config.api import LoginThrottle, StrictCharField, error_body, errors
 
 
 class LoginSerializer(serializers.Serializer):
-    username = serializers.CharField(max_length=150, trim_whitespace=False)
-    password = serializers.CharField(max_length=4096, trim_whitespace=False)
+    username = StrictCharField(max_length=150, trim_whitespace=False)
+    password = StrictCharField(max_length=4096, trim_whitespace=False)
 
 
 class TokenSerializer(serializers.Serializer):

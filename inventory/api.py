@@ -16,7 +16,15 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.api import PublicThrottle, StaffPermission, StrictIntegerField, errors
+from config.api import (
+    MoneyField,
+    PublicThrottle,
+    StaffPermission,
+    StrictCharField,
+    StrictEmailField,
+    StrictIntegerField,
+    errors,
+)
 from inventory import selectors, services
 from inventory.exceptions import ValidationFailed
 from inventory.models import (
@@ -35,9 +43,9 @@ def _count(**kwargs: Any) -> StrictIntegerField:
 
 
 class ProductWriteSerializer(serializers.Serializer):
-    sku = serializers.CharField(max_length=64)
-    name = serializers.CharField(max_length=200)
-    price = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=0)
+    sku = StrictCharField(max_length=64)
+    name = StrictCharField(max_length=200)
+    price = MoneyField()
     backorder_policy = serializers.ChoiceField(
         choices=Product.BackorderPolicy.values, default=Product.BackorderPolicy.BACKORDER
     )
@@ -52,7 +60,16 @@ class ProductWriteSerializer(serializers.Serializer):
 
 
 class ProductUpdateSerializer(ProductWriteSerializer):
+    """Any of the fields; the SKU never changes."""
+
     sku = None  # type: ignore[assignment]
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        fields = super().get_fields()
+        for field in fields.values():
+            field.required = False
+        fields["backorder_policy"].default = serializers.empty
+        return fields
 
 
 class WarehouseStockSerializer(serializers.Serializer):
@@ -108,14 +125,14 @@ class AvailabilityQuerySerializer(serializers.Serializer):
 
 
 class AdjustmentWriteSerializer(serializers.Serializer):
-    sku = serializers.CharField(max_length=64)
-    warehouse = serializers.CharField(
+    sku = StrictCharField(max_length=64)
+    warehouse = StrictCharField(
         max_length=32, required=False, allow_null=True, help_text="Default warehouse if absent."
     )
     quantity = StrictIntegerField(
         min_value=-MAX_QUANTITY, max_value=MAX_QUANTITY, help_text="Signed: negative removes."
     )
-    reason = serializers.CharField(max_length=255)
+    reason = StrictCharField(max_length=255)
 
 
 class AdjustmentSerializer(serializers.Serializer):
@@ -130,8 +147,8 @@ class AdjustmentSerializer(serializers.Serializer):
 
 
 class SupplierWriteSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=200)
-    email = serializers.EmailField(max_length=254, required=False, allow_blank=True)
+    name = StrictCharField(max_length=200)
+    email = StrictEmailField(max_length=254, required=False, allow_blank=True)
     lead_time_days = StrictIntegerField(min_value=0, max_value=MAX_LEAD_TIME_DAYS)
 
 
@@ -144,22 +161,20 @@ class SupplierSerializer(serializers.Serializer):
 
 
 class PurchaseLineWriteSerializer(serializers.Serializer):
-    sku = serializers.CharField(max_length=64)
+    sku = StrictCharField(max_length=64)
     quantity = StrictIntegerField(min_value=1, max_value=MAX_QUANTITY)
     expected_date = serializers.DateField()
-    unit_cost = serializers.DecimalField(
-        max_digits=12, decimal_places=2, min_value=0, required=False, allow_null=True
-    )
+    unit_cost = MoneyField(required=False, allow_null=True)
 
 
 class PurchaseOrderWriteSerializer(serializers.Serializer):
     supplier = StrictIntegerField(min_value=1, help_text="The supplier's `id`.")
-    warehouse = serializers.CharField(
+    warehouse = StrictCharField(
         max_length=32, required=False, allow_null=True, help_text="Default warehouse if absent."
     )
-    reference = serializers.CharField(max_length=100, required=False, allow_blank=True)
-    notes = serializers.CharField(max_length=2000, required=False, allow_blank=True)
-    lines = PurchaseLineWriteSerializer(many=True, allow_empty=False, max_length=500)  # type: ignore[call-arg]
+    reference = StrictCharField(max_length=100, required=False, allow_blank=True)
+    notes = StrictCharField(max_length=2000, required=False, allow_blank=True)
+    lines = PurchaseLineWriteSerializer(many=True, allow_empty=False, min_length=1, max_length=500)  # type: ignore[call-arg]
 
 
 class PurchaseLineSerializer(serializers.Serializer):
@@ -191,15 +206,15 @@ class LineRescheduleSerializer(serializers.Serializer):
 
 
 class ReceiptLineWriteSerializer(serializers.Serializer):
-    sku = serializers.CharField(max_length=64, required=False)
+    sku = StrictCharField(max_length=64, required=False)
     line_id = StrictIntegerField(min_value=1, required=False)
     quantity = StrictIntegerField(min_value=1, max_value=MAX_QUANTITY)
 
 
 class ReceiptWriteSerializer(serializers.Serializer):
-    lines = ReceiptLineWriteSerializer(many=True, allow_empty=False, max_length=500)  # type: ignore[call-arg]
+    lines = ReceiptLineWriteSerializer(many=True, allow_empty=False, min_length=1, max_length=500)  # type: ignore[call-arg]
     received_on = serializers.DateField(required=False, help_text="Default: today.")
-    reference = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    reference = StrictCharField(max_length=100, required=False, allow_blank=True)
 
 
 # Reads ----------------------------------------------------------------------------------------
@@ -300,7 +315,10 @@ class AvailabilityView(APIView):
         summary="How an order of N units placed now would be served, and when it would ship",
     )
     def get(self, request: Request, sku: str) -> Response:
-        query = AvailabilityQuerySerializer(data=request.query_params)
+        given = request.query_params.getlist("quantity")
+        if len(given) > 1:
+            raise ValidationFailed("Give the quantity once.", fields={"quantity": "repeated"})
+        query = AvailabilityQuerySerializer(data={"quantity": given[0]} if given else {})
         query.is_valid(raise_exception=True)
         product = _product(sku)
         quote = selectors.availability_quote(

@@ -21,6 +21,8 @@ from config.api import (
     PublicThrottle,
     StaffPermission,
     StrictBooleanField,
+    StrictCharField,
+    StrictEmailField,
     StrictIntegerField,
     body_fingerprint,
     errors,
@@ -35,7 +37,7 @@ _NUMBER = re.compile(r"BO-[A-Z0-9]{4}-[A-Z0-9]{4}")
 
 IDEMPOTENCY_KEY = OpenApiParameter(
     "Idempotency-Key",
-    str,
+    {"type": "string", "pattern": "^[\\x21-\\x7e]{1,255}$"},
     OpenApiParameter.HEADER,
     required=False,
     description=(
@@ -65,16 +67,18 @@ STAFF_OR_CUSTOMER: list[dict[str, list[str]]] = [{"tokenAuth": []}, {}]
 
 
 class OrderLineWriteSerializer(serializers.Serializer):
-    sku = serializers.CharField(max_length=64)
+    sku = StrictCharField(max_length=64)
     quantity = StrictIntegerField(min_value=1, max_value=MAX_QUANTITY)
 
 
 class OrderWriteSerializer(serializers.Serializer):
-    email = serializers.CharField(max_length=254)
-    name = serializers.CharField(max_length=200)
+    email = StrictEmailField(max_length=254)
+    name = StrictCharField(max_length=200)
     locale = serializers.ChoiceField(choices=Order.Locale.values, default=Order.Locale.EN)
     ship_complete = StrictBooleanField(default=False)
-    lines = OrderLineWriteSerializer(many=True, allow_empty=False, max_length=services.MAX_LINES)  # type: ignore[call-arg]
+    lines = OrderLineWriteSerializer(
+        many=True, allow_empty=False, min_length=1, max_length=services.MAX_LINES
+    )  # type: ignore[call-arg]
 
 
 class OrderLineSerializer(serializers.Serializer):
@@ -114,7 +118,7 @@ class CancelWriteSerializer(serializers.Serializer):
         required=False,
         help_text="Default: all that can be cancelled.",
     )
-    reason = serializers.CharField(max_length=255, required=False, allow_blank=True)
+    reason = StrictCharField(max_length=255, required=False, allow_blank=True)
 
 
 class ShipmentLineWriteSerializer(serializers.Serializer):
@@ -123,8 +127,8 @@ class ShipmentLineWriteSerializer(serializers.Serializer):
 
 
 class ShipmentWriteSerializer(serializers.Serializer):
-    lines = ShipmentLineWriteSerializer(many=True, allow_empty=False, max_length=500)  # type: ignore[call-arg]
-    tracking = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    lines = ShipmentLineWriteSerializer(many=True, allow_empty=False, min_length=1, max_length=500)  # type: ignore[call-arg]
+    tracking = StrictCharField(max_length=100, required=False, allow_blank=True)
 
 
 class ShipmentLineSerializer(serializers.Serializer):

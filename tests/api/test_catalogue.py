@@ -86,6 +86,11 @@ def test_a_duplicate_sku_is_a_409(staff_api, hoodie):
     [
         ({"price": "-1"}, "price"),
         ({"price": "1.001"}, "price"),
+        ({"price": "1e3"}, "price"),
+        ({"price": " 12"}, "price"),
+        ({"price": True}, "price"),
+        ({"name": 12}, "name"),
+        ({"sku": 12}, "sku"),
         ({"backorder_policy": "sometimes"}, "backorder_policy"),
         ({"lead_time_days": -1}, "lead_time_days"),
         ({"lead_time_days": 10**12}, "lead_time_days"),
@@ -131,6 +136,18 @@ def test_anyone_reads_a_product_with_its_stock_figures(api, hoodie, default_ware
 
 def test_an_unknown_product_is_a_404(api, db):
     assert error_of(api.get("/api/v1/products/NOPE")) == (404, "not_found")
+
+
+def test_a_product_change_names_only_what_changes(staff_api, hoodie):
+    response = staff_api.patch("/api/v1/products/HOODIE-SE", {"lead_time_days": 21}, format="json")
+
+    assert response.status_code == 200
+    hoodie.refresh_from_db()
+    assert (hoodie.lead_time_days, hoodie.backorder_policy, hoodie.name) == (
+        21,
+        "backorder",
+        "Special Edition Hoodie",
+    )
 
 
 def test_staff_change_a_product(staff_api, hoodie):
@@ -238,7 +255,9 @@ def test_availability_of_a_preorder_ships_on_release(api, default_warehouse):
     assert (body["status"], body["eta"]) == ("preorder", in_days(30))
 
 
-@pytest.mark.parametrize("quantity", ["0", "-1", "abc", "1.5", "10000001", "9" * 40])
+@pytest.mark.parametrize(
+    "quantity", ["0", "-1", "abc", "1.5", "10000001", "9" * 40, "", "1&quantity=2"]
+)
 def test_availability_refuses_a_bad_quantity(api, hoodie, quantity):
     response = api.get(f"/api/v1/products/HOODIE-SE/availability?quantity={quantity}")
 
@@ -307,6 +326,7 @@ def test_an_adjustment_below_what_is_allocated_is_a_409(staff_api, hoodie):
         ({"sku": "HOODIE-SE", "quantity": 0, "reason": "x"}, "quantity"),
         ({"sku": "HOODIE-SE", "quantity": "5", "reason": "x"}, "quantity"),
         ({"sku": "HOODIE-SE", "quantity": 5}, "reason"),
+        ({"sku": "HOODIE-SE", "quantity": 5, "reason": 7}, "reason"),
     ],
 )
 def test_a_bad_adjustment_changes_nothing(staff_api, hoodie, body, field):
@@ -358,6 +378,8 @@ def test_a_duplicate_supplier_is_a_409(staff_api, db):
         ({"name": "S"}, "lead_time_days"),
         ({"name": "S", "email": "not-an-email", "lead_time_days": 1}, "email"),
         ({"name": "\x1b[31m", "lead_time_days": 1}, "name"),
+        ({"name": 0, "lead_time_days": 1}, "name"),
+        ({"name": "S", "email": 5, "lead_time_days": 1}, "email"),
     ],
 )
 def test_a_bad_supplier_is_refused(staff_api, db, body, field):

@@ -5,6 +5,8 @@ against a shop with real products, stock, a supplier, a purchase order and an or
 generated requests reach the services as well as the refusals in front of them.
 """
 
+import os
+
 import pytest
 import schemathesis
 from django.utils import timezone
@@ -70,7 +72,8 @@ OPERATIONS = [
     "POST /api/v1/suppliers",
 ]
 FUZZ = settings(
-    max_examples=20,
+    # BACKORDER_FUZZ_EXAMPLES=300 for a longer search than the suite's.
+    max_examples=int(os.environ.get("BACKORDER_FUZZ_EXAMPLES", "20")),
     deadline=None,
     derandomize=True,
     database=None,
