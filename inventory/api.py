@@ -247,8 +247,11 @@ def _purchase_order_body(purchase_order_id: int) -> dict[str, Any]:
                 queryset=PurchaseOrderLine.objects.select_related("product").order_by("pk"),
             )
         )
-        .get(pk=purchase_order_id)
+        .filter(pk=purchase_order_id)
+        .first()
     )
+    if purchase_order is None:
+        raise NotFound("No such purchase order.")
     return dict(PurchaseOrderSerializer(purchase_order).data)
 
 
@@ -433,8 +436,6 @@ class PurchaseOrderView(APIView):
         summary="A purchase order",
     )
     def get(self, request: Request, purchase_order_id: int) -> Response:
-        if not PurchaseOrder.objects.filter(pk=purchase_order_id).exists():
-            raise NotFound("No such purchase order.")
         return Response(_purchase_order_body(purchase_order_id))
 
 

@@ -147,9 +147,8 @@ class ShipmentSerializer(serializers.Serializer):
 # Reads ----------------------------------------------------------------------------------------
 
 
-def _order_data(number: str) -> dict[str, Any]:
-    """What `OrderSerializer` renders: two queries however many lines the order has."""
-    order = selectors.orders_with_lines().get(number=number)
+def _order_data(order: Order) -> dict[str, Any]:
+    """What `OrderSerializer` renders, from an order fetched with `orders_with_lines()`."""
     lines = list(order.lines.all())
     return {
         "number": order.number,
@@ -165,31 +164,38 @@ def _order_data(number: str) -> dict[str, Any]:
     }
 
 
-def order_body(number: str) -> dict[str, Any]:
-    return dict(OrderSerializer(_order_data(number)).data)
+def order_body(order: Order) -> dict[str, Any]:
+    return dict(OrderSerializer(_order_data(order)).data)
 
 
-def _order_by_number(number: str) -> Order | None:
-    return Order.objects.filter(number=number).first() if _NUMBER.fullmatch(number) else None
+def _fresh(order: Order) -> Order:
+    """The order as a service left it, with its lines: two queries however many lines."""
+    return selectors.orders_with_lines().get(pk=order.pk)
 
 
-def _order_for(request: Request, number: str, *, staff_permission: str) -> tuple[Order, bool]:
+def _order_by_number(number: str, *, with_lines: bool = False) -> Order | None:
+    orders = selectors.orders_with_lines() if with_lines else Order.objects.all()
+    return orders.filter(number=number).first() if _NUMBER.fullmatch(number) else None
+
+
+def _order_for(
+    request: Request, number: str, *, staff_permission: str, with_lines: bool = False
+) -> tuple[Order, bool]:
     """The order the caller may act on, and whether the caller is staff.
 
     Staff need `staff_permission`; anyone else needs the order's token. A wrong token answers
     404, exactly as an unknown order does, so tokens cannot be probed.
     """
     token = request.query_params.get("token")
-    if is_staff(request) or token is None:
+    staff = is_staff(request) or token is None
+    if staff:
         require_staff(request, staff_permission)
-        order = _order_by_number(number)
-        if order is None:
-            raise exceptions.NotFound("No such order.")
-        return order, True
-    order = _order_by_number(number)
-    if order is None or not secrets.compare_digest(order.token.encode(), token.encode()):
+    order = _order_by_number(number, with_lines=with_lines)
+    if order is None or not (
+        staff or secrets.compare_digest(order.token.encode(), (token or "").encode())
+    ):
         raise exceptions.NotFound("No such order.")
-    return order, False
+    return order, staff
 
 
 # Views ----------------------------------------------------------------------------------------
@@ -242,7 +248,7 @@ class OrderListView(APIView):
                 idempotency_key=key, fingerprint=body_fingerprint(request.data), **order_kwargs
             )
             headers["Idempotent-Replayed"] = "false" if created else "true"
-        return Response(order_body(order.number), status=status.HTTP_201_CREATED, headers=headers)
+        return Response(order_body(_fresh(order)), status=status.HTTP_201_CREATED, headers=headers)
 
 
 class OrderView(APIView):
@@ -256,8 +262,10 @@ class OrderView(APIView):
         summary="An order, with each line's status and ETA",
     )
     def get(self, request: Request, number: str) -> Response:
-        order, _ = _order_for(request, number, staff_permission="orders.view_order")
-        return Response(order_body(order.number))
+        order, _ = _order_for(
+            request, number, staff_permission="orders.view_order", with_lines=True
+        )
+        return Response(order_body(order))
 
 
 class OrderLineCancelView(APIView):
@@ -288,7 +296,7 @@ class OrderLineCancelView(APIView):
             by_customer=not staff,
             actor=request.user,
         )
-        return Response(order_body(order.number))
+        return Response(order_body(_fresh(order)))
 
 
 class ShipmentListView(APIView):
@@ -319,6 +327,6 @@ class ShipmentListView(APIView):
             "tracking": shipment.tracking,
             "created_at": shipment.created_at,
             "lines": list(shipment.lines.all()),
-            "order": _order_data(order.number),
+            "order": _order_data(_fresh(order)),
         }
         return Response(ShipmentSerializer(body).data, status=status.HTTP_201_CREATED)
