@@ -845,7 +845,11 @@ def test_receive_and_reschedule_need_the_change_permission(clerk, client, hoodie
 def refreshes(monkeypatch):
     """The product refreshes sent to the worker after commit: (product id, cause, detail)."""
     sent: list[tuple] = []
-    monkeypatch.setattr(tasks.refresh_product, "delay", lambda *args: sent.append(args))
+    monkeypatch.setattr(
+        tasks.refresh_products,
+        "delay",
+        lambda ids, cause, detail: sent.extend((pk, cause, detail) for pk in ids),
+    )
     return sent
 
 
