@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint format bench clean
+.PHONY: install run test lint format bench clean messages
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -36,3 +36,8 @@ bench: $(STAMP)
 
 clean:
 	rm -rf var/db.sqlite3 var/broker var/mail var/celerybeat-schedule
+
+# Refresh the Indonesian catalogue from the code and compile it (needs GNU gettext).
+messages: $(STAMP)
+	$(PY) manage.py makemessages -l id --ignore=.venv --ignore=var --ignore=tests --no-obsolete
+	$(PY) manage.py compilemessages -l id --ignore=.venv

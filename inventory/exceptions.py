@@ -79,3 +79,10 @@ class OrderRefused(BackorderError):
         )
         self.refusals = tuple(refusals)
         self.code = str(first.code)
+
+
+class AlertNotNeeded(BackorderError):
+    """A back-in-stock alert asked for a product that can be ordered now."""
+
+    code = "alert_not_needed"
+    status = 409

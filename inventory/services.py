@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -18,6 +19,7 @@ from django.db.models import Case, DateField, F, IntegerField, Q, Sum, Value, Wh
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from config.batching import collect_on_commit
 from inventory import selectors
 from inventory.allocation import Policy, QueuedLine, Supply, fill_backorders
 from inventory.eta import QueuedUnits, Timeline
@@ -41,8 +43,11 @@ from inventory.models import (
     SupplierProduct,
     Warehouse,
 )
+from notifications import services as notices
 from orders.lifecycle import line_change, recorded_actor
 from orders.models import EtaChange, OrderEvent, OrderLine
+
+logger = logging.getLogger(__name__)
 
 MAX_QUANTITY = 1_000_000
 # Django's bulk_update writes one CASE branch per row: cost grows with the square of the
@@ -95,6 +100,19 @@ def check_text(value: object, *, field: str, max_length: int, required: bool = T
     return value
 
 
+def check_email(value: object, *, field: str = "email", required: bool = True) -> str:
+    """A trimmed, valid email address (or "" when not `required` and absent)."""
+    email = check_text(value, field=field, max_length=254, required=required)
+    if email:
+        try:
+            validate_email(email)
+        except DjangoValidationError:
+            raise ValidationFailed(
+                "Enter a valid email address.", fields={field: "invalid"}
+            ) from None
+    return email
+
+
 def products_by_sku(skus: Sequence[str], *, field: str = "") -> dict[str, Product]:
     """The products the request lines name; refused naming each unknown SKU by its index.
 
@@ -143,15 +161,25 @@ def enqueue_refresh(product_id: int, *, cause: str, detail: str = "") -> None:
     """After the current transaction commits, ask a worker to refresh the product.
 
     The worker fills the product's backorders from free stock, then recomputes the ETA of
-    every waiting line, recording `cause` against each ETA that moves. If the broker is
-    unreachable the commit still stands; the periodic sweeps catch up.
+    every waiting line, recording `cause` against each ETA that moves. Products a transaction
+    changes for the same cause go to one task, so their customers get one email. If the
+    broker is unreachable the commit still stands; the periodic sweeps catch up.
     """
-    from inventory.tasks import refresh_product
 
-    def send_refresh() -> None:
-        refresh_product.delay(product_id, cause, detail)
+    def add(bag: dict[tuple[str, str], set[int]]) -> None:
+        bag.setdefault((cause, detail), set()).add(product_id)
 
-    transaction.on_commit(send_refresh, robust=True)
+    collect_on_commit("refresh-products", add, _send_refreshes)
+
+
+def _send_refreshes(batches: dict[tuple[str, str], set[int]]) -> None:
+    from inventory.tasks import refresh_products
+
+    for (cause, detail), product_ids in sorted(batches.items()):
+        try:
+            refresh_products.delay(sorted(product_ids), cause, detail)
+        except Exception:
+            logger.exception("Could not queue a refresh of products %s", sorted(product_ids))
 
 
 def _stock_for_update(product: Product, warehouse: Warehouse) -> Stock:
@@ -187,6 +215,8 @@ def _change_on_hand(
             fields={"quantity": f"at least {stock.allocated - stock.on_hand}"},
         )
     Stock.objects.filter(pk=stock.pk).update(on_hand=F("on_hand") + quantity)
+    if quantity > 0:
+        notices.stock_alerts_release(product=locked[product.pk])
     movement = StockMovement.objects.create(
         stock=stock,
         kind=kind,
@@ -429,6 +459,17 @@ def _reallocate_locked(product: Product, today: date) -> int:
         )
     allocations_apply(changes=changes, kind=StockMovement.Kind.ALLOCATION)
     OrderEvent.objects.bulk_create(events)
+    notices.allocated_notice(
+        fills=[
+            notices.Filled(
+                order_id=lines[fill.line_id].order_id,
+                line_id=fill.line_id,
+                quantity=fill.allocated,
+                event_id=event.pk,
+            )
+            for fill, event in zip(fills, events, strict=True)
+        ]
+    )
     return sum(fill.allocated for fill in fills)
 
 
@@ -494,13 +535,15 @@ def _etas_refresh_locked(product: Product, *, cause: str, detail: str, today: da
     queue = list(
         OrderLine.objects.filter(product_id=product_id, backordered__gt=0)
         .order_by(*queue_ordering())
-        .values_list("pk", "order_id", "backordered", "eta")
+        .values_list("pk", "order_id", "backordered", "eta", "notified_eta")
     )
     moved: list[tuple[int, int, date | None, date | None]] = []
-    etas = timeline.walk([QueuedUnits(pk, units) for pk, _, units, _ in queue])
-    for (pk, order_id, _, old), line_eta in zip(queue, etas, strict=True):
+    told: dict[int, date | None] = {}
+    etas = timeline.walk([QueuedUnits(pk, units) for pk, _, units, _, _ in queue])
+    for (pk, order_id, _, old, notified), line_eta in zip(queue, etas, strict=True):
         if line_eta.eta != old:
             moved.append((pk, order_id, old, line_eta.eta))
+            told[pk] = notified
     # Allocated lines ship after handling; one whose planned date has passed ships today.
     ready = (
         OrderLine.objects.filter(product_id=product_id, backordered=0, allocated__gt=0)
@@ -525,8 +568,8 @@ def _etas_refresh_locked(product: Product, *, cause: str, detail: str, today: da
                     ),
                 )
     now = timezone.now()
-    EtaChange.objects.bulk_create(
-        (
+    changes = EtaChange.objects.bulk_create(
+        [
             EtaChange(
                 order_id=order_id,
                 line_id=pk,
@@ -537,9 +580,24 @@ def _etas_refresh_locked(product: Product, *, cause: str, detail: str, today: da
                 created_at=now,
             )
             for pk, order_id, old, new in moved
-        ),
+        ],
         batch_size=1000,
     )
+    # Waiting lines whose ETA moved away from what their customer was told owe a notice.
+    told_now = notices.eta_notices(
+        moves=[
+            notices.EtaMove(order_id, pk, told[pk], new, change.pk)
+            for (pk, order_id, _, new), change in zip(moved, changes, strict=True)
+            if pk in told
+        ],
+        cause=cause,
+    )
+    by_told: dict[date | None, list[int]] = defaultdict(list)
+    for move in told_now:
+        by_told[move.eta].append(move.line_id)
+    for eta, line_ids in by_told.items():
+        for chunk in _chunks(line_ids):
+            OrderLine.objects.filter(pk__in=chunk).update(notified_eta=eta)
     return len(moved)
 
 
@@ -747,14 +805,7 @@ def supplier_create(
 ) -> Supplier:
     """Add a supplier; a duplicate name is refused with `AlreadyExists`."""
     name = check_text(name, field="name", max_length=200)
-    email = check_text(email, field="email", max_length=254, required=False)
-    if email:
-        try:
-            validate_email(email)
-        except DjangoValidationError:
-            raise ValidationFailed(
-                "Enter a valid email address.", fields={"email": "invalid"}
-            ) from None
+    email = check_email(email, required=False)
     if lead_time_days is None:
         raise ValidationFailed(
             "Say the supplier's lead time.", fields={"lead_time_days": "required"}

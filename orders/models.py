@@ -75,6 +75,13 @@ class OrderLine(models.Model):
         editable=False,
         help_text="The ETA the customer was told when ordering.",
     )
+    notified_eta = models.DateField(
+        "notified ETA",
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="The ETA the customer was last told (empty: told no date is known).",
+    )
 
     class Meta:
         ordering = ["pk"]

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import secrets
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
 
 from django.conf import settings
 from django.db.models import Count, F, Prefetch, Q, QuerySet
+from django.http import Http404
 
 from inventory.models import Product
 from orders.models import EtaChange, Order, OrderLine
@@ -149,3 +151,12 @@ def eta_accuracy(*, since: date) -> tuple[EtaAccuracy, list[EtaAccuracy]]:
         key=lambda r: (r.on_time_rate if r.on_time_rate is not None else 2.0, -r.open_slipped),
     )
     return total, ranked
+
+
+def order_for_customer(number: str, token: str) -> Order:
+    """The customer's one key to an order: its number with its token, compared in constant
+    time. Anything else is a 404, the same for a wrong token as for an unknown order."""
+    order = orders_with_lines().filter(number=number).first()
+    if order is None or not secrets.compare_digest(order.token.encode(), token.encode()):
+        raise Http404("No such order.")
+    return order

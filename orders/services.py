@@ -10,8 +10,6 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from django.core.exceptions import ValidationError
-from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -30,11 +28,13 @@ from inventory.locks import lock_products, lock_stocks
 from inventory.models import Allocation, Product, Stock, StockMovement
 from inventory.services import (
     allocations_apply,
+    check_email,
     check_quantity,
     check_text,
     enqueue_refresh,
     products_by_sku,
 )
+from notifications import services as notices
 from orders.lifecycle import line_change, recorded_actor
 from orders.models import (
     EtaChange,
@@ -60,13 +60,7 @@ class LineRequest:
 def _validate_order(
     *, email: object, name: object, locale: object, lines: Sequence[LineRequest]
 ) -> tuple[str, str, str, dict[str, Product]]:
-    email = check_text(email, field="email", max_length=254)
-    try:
-        validate_email(email)
-    except ValidationError:
-        raise ValidationFailed(
-            "Enter a valid email address.", fields={"email": "invalid"}
-        ) from None
+    email = check_email(email)
     name = check_text(name, field="name", max_length=200)
     if locale not in Order.Locale.values:
         raise ValidationFailed(
@@ -202,7 +196,7 @@ def _order_place_locked(
         line.allocated, line.backordered = planned.allocated, planned.backordered
         product_id = planned.product_id
         line.eta = timelines[product_id].quote(ahead=ahead[product_id], quantity=line.quantity).eta
-        line.first_promised_eta = line.eta
+        line.first_promised_eta = line.notified_eta = line.eta
         ahead[product_id] += line.quantity
         kind = (
             OrderEvent.Kind.PREORDERED
@@ -238,6 +232,7 @@ def _order_place_locked(
         )
         for line in lines
     )
+    notices.confirmation_notice(order=order, lines=lines)
     if priority > 0:
         # A priority order may overtake waiting lines: their ETAs move later.
         for product_id in sorted(pid for pid, units in backordered.items() if units):
@@ -323,7 +318,7 @@ def order_line_cancel(
         )
         if product_id is None:
             raise ValidationFailed("Unknown order line.", fields={"line_id": "unknown"})
-        lock_products([product_id])
+        product = lock_products([product_id])[product_id]
         line = OrderLine.objects.select_related("order").get(pk=line_id)
         cancellable = line.backordered + (0 if by_customer else line.allocated)
         if quantity is None:
@@ -361,6 +356,15 @@ def order_line_cancel(
             fields.append("eta")
         line.save(update_fields=fields)
         event.save()
+        notices.cancelled_notice(
+            line=line,
+            quantity=quantity,
+            reason="" if by_customer else reason.strip(),
+            by_customer=by_customer,
+            event_id=event.pk,
+        )
+        if from_allocation:
+            notices.stock_alerts_release(product=product)
         # Lines behind it in the queue move up, and freed stock goes to them.
         enqueue_refresh(
             product_id, cause=EtaChange.Cause.QUEUE_AHEAD_CANCELLED, detail=line.order.number
@@ -457,6 +461,9 @@ def shipment_create(
     ShipmentLine.objects.bulk_create(shipment_lines)
     EtaChange.objects.bulk_create(eta_changes)
     OrderEvent.objects.bulk_create(events)
+    notices.shipped_notice(
+        order=order, shipment_id=shipment.pk, tracking=shipment.tracking, lines=dict(wanted)
+    )
     return shipment
 
 

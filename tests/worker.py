@@ -35,16 +35,20 @@ def purge_queue() -> None:
 
 
 @contextmanager
-def celery_worker(concurrency: int = 2) -> Iterator[str]:
-    """Start `celery worker` as a separate process; yield its node name once it answers pings."""
+def celery_worker(concurrency: int = 2, env: dict[str, str] | None = None) -> Iterator[str]:
+    """Start `celery worker` as a separate process; yield its node name once it answers pings.
+
+    `env` adds to the worker's environment (an `EMAIL_URL`, say).
+    """
     purge_queue()
     name = f"test-{uuid.uuid4().hex[:8]}@localhost"
-    env = {
+    environment = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings.test",
         "TEST_DATABASE_URL": _test_database_url(),
         "REDIS_URL": settings.REDIS_URL,
         "CELERY_TEST_QUEUE": settings.CELERY_TASK_DEFAULT_QUEUE,
+        **(env or {}),
     }
     log = (ROOT / "var").joinpath(f"worker-{name.split('@')[0]}.log")
     log.parent.mkdir(exist_ok=True)
@@ -66,7 +70,7 @@ def celery_worker(concurrency: int = 2) -> Iterator[str]:
                 name,
             ],
             cwd=ROOT,
-            env=env,
+            env=environment,
             stdout=output,
             stderr=subprocess.STDOUT,
         )

@@ -157,6 +157,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "orders.tasks.purge_idempotency_keys",
         "schedule": crontab(hour=3, minute=30),
     },
+    "sweep-notifications": {
+        # Emails whose after-commit task was lost, or whose retry is due, go out from here.
+        "task": "notifications.tasks.sweep_notifications",
+        "schedule": 60,
+    },
     "reallocate-all-products": {
         # A safety net: any product whose free stock could fill a backorder is reallocated,
         # even if the task enqueued after the stock change was lost.
@@ -167,6 +172,25 @@ CELERY_BEAT_SCHEDULE = {
 
 # Days between goods arriving and the parcel leaving: added to every ETA.
 BACKORDER_HANDLING_DAYS = env.int("BACKORDER_HANDLING_DAYS", default=0)
+
+# Customer emails (the notifications outbox).
+# Good news is sent when an ETA moves earlier by at least this many days; any later move
+# sends a delay notice.
+BACKORDER_EARLIER_NOTICE_DAYS = env.int("BACKORDER_EARLIER_NOTICE_DAYS", default=2)
+# Seconds the delivery task waits after a commit, so notices written just after it go out
+# in the same email.
+BACKORDER_EMAIL_GATHER_SECONDS = env.int("BACKORDER_EMAIL_GATHER_SECONDS", default=0)
+# Attempts per email before it is marked failed (staff can resend it from the admin), and
+# the backoff between attempts: base * 2^(attempt - 1) seconds, capped, with jitter.
+BACKORDER_EMAIL_MAX_ATTEMPTS = env.int("BACKORDER_EMAIL_MAX_ATTEMPTS", default=8)
+BACKORDER_EMAIL_RETRY_BASE_SECONDS = env.float("BACKORDER_EMAIL_RETRY_BASE_SECONDS", default=30)
+BACKORDER_EMAIL_RETRY_MAX_SECONDS = env.float("BACKORDER_EMAIL_RETRY_MAX_SECONDS", default=3600)
+# The sweep sends pending emails at least this old (their own task should have by then).
+BACKORDER_EMAIL_SWEEP_AFTER_SECONDS = env.int("BACKORDER_EMAIL_SWEEP_AFTER_SECONDS", default=60)
+# Notifications one delivery task takes (one SMTP connection serves them all).
+BACKORDER_EMAIL_BATCH_SIZE = env.int("BACKORDER_EMAIL_BATCH_SIZE", default=100)
+# Seconds to wait for the SMTP server before an attempt counts as failed.
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=30)
 
 # How many units a backorder queue loads per query while reallocating.
 BACKORDER_BATCH_SIZE = env.int("BACKORDER_BATCH_SIZE", default=500)

@@ -31,7 +31,14 @@ CELERY_RESULT_BACKEND = REDIS_URL
 CELERY_TASK_IGNORE_RESULT = False
 CELERY_TASK_DEFAULT_QUEUE = env("CELERY_TEST_QUEUE", default="backorder-test")
 CELERY_BROKER_TRANSPORT_OPTIONS = {}
-EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+if env("EMAIL_URL", default=""):
+    # A worker the tests start, pointed at their SMTP server.
+    vars().update(env.email_url("EMAIL_URL"))
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+EMAIL_TIMEOUT = 10
+BACKORDER_EMAIL_RETRY_BASE_SECONDS = env.float("BACKORDER_EMAIL_RETRY_BASE_SECONDS", default=0.2)
+BACKORDER_EMAIL_RETRY_MAX_SECONDS = 2
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 SITE_URL = "http://testserver"
 ALLOWED_HOSTS = ["testserver", "localhost", "127.0.0.1"]

@@ -47,9 +47,10 @@ def test_placing_an_order(api, default_warehouse, django_assert_num_queries, lin
     }
 
     # Products, supplier terms and incoming supply before the locks; under them the products,
-    # stock and queue; the order, its lines, allocations, stock, ledger, events and ETAs; then
-    # the answer (the order with its lines and products).
-    with django_assert_num_queries(17):
+    # stock and queue; the order, its lines, allocations, stock, ledger, events, ETAs and the
+    # confirmation email in the outbox; then the answer (the order with its lines and
+    # products).
+    with django_assert_num_queries(18):
         response = api.post("/api/v1/orders", body, format="json")
 
     assert response.status_code == 201

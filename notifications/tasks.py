@@ -1,0 +1,50 @@
+"""Celery tasks that deliver the outbox: thin shells over `notifications.services`."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from celery import shared_task
+from django.conf import settings
+from django.db import OperationalError
+
+from notifications import services
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(
+    bind=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    retry_jitter=True,
+    max_retries=None,
+)
+def deliver_notifications(self, notification_ids: list[int]) -> list[int]:
+    """Send the given outbox rows (and any other due rows of the same orders).
+
+    Safe to run twice or concurrently: rows are locked while sent and marked sent with the
+    send. SMTP and connection errors are retried with backoff and jitter until the rows
+    run out of attempts. Returns [notifications sent, emails sent, failed].
+    """
+    report = services.notifications_deliver(ids=notification_ids)
+    if report.emails:
+        logger.info("Sent %s email(s) for %s notification(s)", report.emails, report.sent)
+    if report.retry_in is not None:
+        raise self.retry(countdown=report.retry_in)
+    return [report.sent, report.emails, report.failed]
+
+
+@shared_task
+def sweep_notifications() -> int:
+    """Deliver rows still pending a while after they were written: their after-commit task
+    was lost (broker down, worker gone) or their retry is due."""
+    older_than = timedelta(seconds=settings.BACKORDER_EMAIL_SWEEP_AFTER_SECONDS)
+    ids = services.notifications_due(older_than=older_than)
+    batch = settings.BACKORDER_EMAIL_BATCH_SIZE
+    for start in range(0, len(ids), batch):
+        deliver_notifications.delay(ids[start : start + batch])
+    return len(ids)
