@@ -6,7 +6,9 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from config import api, tokens
 from inventory import api as inventory_api
+from notifications import views as notification_views
 from orders import api as orders_api
+from orders import views as order_views
 
 admin.site.site_header = "Backorder backoffice"
 admin.site.site_title = "Backorder"
@@ -63,6 +65,12 @@ api_v1 = [
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include((api_v1, "api"))),
+    path("orders/<str:number>/<str:token>/", order_views.order_detail, name="order-status"),
+    path(
+        "orders/<str:number>/<str:token>/delays/<int:notification_id>/lines/<int:line_id>/",
+        notification_views.delay_answer,
+        name="delay-answer",
+    ),
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
 ]
 

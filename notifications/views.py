@@ -1,0 +1,56 @@
+"""The customer's answer to a delay notice: keep waiting, or cancel the backordered units."""
+
+from __future__ import annotations
+
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import translation
+from django.views.decorators.http import require_http_methods
+
+from inventory.exceptions import BackorderError
+from notifications import services
+from notifications.models import DelayAnswer, Notification
+from orders.selectors import order_for_customer
+
+
+@require_http_methods(["GET", "POST"])
+def delay_answer(
+    request: HttpRequest, number: str, token: str, notification_id: int, line_id: int
+) -> HttpResponse:
+    """GET shows the delay and two buttons; POST records the answer. Cancelling is a POST so
+    that a mail scanner following the link can never cancel anything."""
+    order = order_for_customer(number, token)
+    notification = Notification.objects.filter(
+        pk=notification_id, order=order, kind=Notification.Kind.DELAY
+    ).first()
+    if notification is None or line_id not in services.delay_lines(notification):
+        raise Http404("No such delay notice.")
+    line = next((line for line in order.lines.all() if line.pk == line_id), None)
+    if line is None:
+        raise Http404("No such line.")
+    error = ""
+    with translation.override(order.locale):
+        if request.method == "POST":
+            try:
+                services.delay_answer(
+                    notification=notification, line=line, answer=request.POST.get("answer", "")
+                )
+            except BackorderError as refused:
+                error = refused.message
+            else:
+                return redirect(request.path)
+        answer = DelayAnswer.objects.filter(notification=notification, line=line).first()
+        fact = next(f for f in notification.data["lines"] if f["id"] == line_id)
+        return render(
+            request,
+            "notifications/delay_answer.html",
+            {
+                "order": order,
+                "line": line,
+                "answer": answer,
+                "previous_eta": fact.get("previous_eta"),
+                "error": error,
+                "status_url": f"/orders/{order.number}/{order.token}/",
+            },
+            status=400 if error else 200,
+        )
