@@ -6,6 +6,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from config import api, tokens
 from inventory import api as inventory_api
+from notifications import api as notification_api
 from notifications import views as notification_views
 from orders import api as orders_api
 from orders import views as order_views
@@ -23,6 +24,11 @@ api_v1 = [
         "products/<str:sku>/availability",
         inventory_api.AvailabilityView.as_view(),
         name="product-availability",
+    ),
+    path(
+        "products/<str:sku>/alerts",
+        notification_api.StockAlertView.as_view(),
+        name="product-alerts",
     ),
     path(
         "stock/adjustments",

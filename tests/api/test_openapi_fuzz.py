@@ -53,7 +53,8 @@ def shop(transactional_db):
     return {"token": token, "order": order, "purchase_order": purchase_order}
 
 
-# Every method and path of contract §3, the token endpoint, and reading a purchase order.
+# Every method and path of contract §3, the token endpoint, reading a purchase order and
+# back-in-stock alerts.
 OPERATIONS = [
     "GET /api/v1/orders/{number}",
     "GET /api/v1/products/{sku}",
@@ -66,6 +67,7 @@ OPERATIONS = [
     "POST /api/v1/orders/{number}/lines/{line_id}/cancel",
     "POST /api/v1/orders/{number}/shipments",
     "POST /api/v1/products",
+    "POST /api/v1/products/{sku}/alerts",
     "POST /api/v1/purchase-orders",
     "POST /api/v1/purchase-orders/{purchase_order_id}/receive",
     "POST /api/v1/stock/adjustments",
