@@ -3,11 +3,13 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Max, OuterRef, Subquery, Sum
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils import timezone
 
@@ -170,7 +172,26 @@ class OrderLineAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def get_readonly_fields(self, request: HttpRequest, obj: object = None):
         return [field.name for field in self.model._meta.fields]
 
-    def _cancel(self, request: HttpRequest, queryset, *, backordered_only: bool) -> None:
+    def _cancel(
+        self, request: HttpRequest, queryset, *, action: str, backordered_only: bool
+    ) -> TemplateResponse | None:
+        """Ask for the reason the customer will read, then cancel through the service."""
+        form = CancelReasonForm(request.POST if "apply" in request.POST else None)
+        if not form.is_valid():
+            return TemplateResponse(
+                request,
+                "admin/orders/orderline/cancel.html",
+                {
+                    **self.admin_site.each_context(request),
+                    "title": "Cancel order lines",
+                    "opts": self.model._meta,
+                    "lines": queryset.select_related("order", "product").order_by("pk"),
+                    "form": form,
+                    "action": action,
+                    "backordered_only": backordered_only,
+                },
+            )
+        reason = form.cleaned_data["reason"]
         cancelled, refused = 0, []
         for line in queryset.order_by("pk"):
             quantity = line.backordered if backordered_only else line.backordered + line.allocated
@@ -178,10 +199,7 @@ class OrderLineAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                 continue
             try:
                 services.order_line_cancel(
-                    line_id=line.pk,
-                    quantity=quantity,
-                    actor=request.user,
-                    reason="Cancelled by staff",
+                    line_id=line.pk, quantity=quantity, actor=request.user, reason=reason
                 )
             except BackorderError as error:
                 refused.append(f"{line}: {error.message}")
@@ -190,16 +208,28 @@ class OrderLineAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         self.message_user(request, f"Cancelled {cancelled} unit(s).", messages.SUCCESS)
         for problem in refused:
             self.message_user(request, problem, messages.ERROR)
+        return None
 
     @admin.action(description="Cancel backordered units", permissions=["change"])
-    def cancel_backordered(self, request: HttpRequest, queryset) -> None:
-        self._cancel(request, queryset, backordered_only=True)
+    def cancel_backordered(self, request: HttpRequest, queryset) -> TemplateResponse | None:
+        return self._cancel(request, queryset, action="cancel_backordered", backordered_only=True)
 
     @admin.action(
         description="Cancel all unshipped units (frees allocated stock)", permissions=["change"]
     )
-    def cancel_all(self, request: HttpRequest, queryset) -> None:
-        self._cancel(request, queryset, backordered_only=False)
+    def cancel_all(self, request: HttpRequest, queryset) -> TemplateResponse | None:
+        return self._cancel(request, queryset, action="cancel_all", backordered_only=False)
+
+
+class CancelReasonForm(forms.Form):
+    reason = forms.CharField(
+        max_length=200,
+        help_text="The customer reads this in the cancellation email.",
+        widget=forms.TextInput(attrs={"size": 60}),
+    )
+
+    def clean_reason(self) -> str:
+        return " ".join(self.cleaned_data["reason"].split())
 
 
 class ShipmentLineInline(ReadOnlyInline):

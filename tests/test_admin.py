@@ -9,6 +9,7 @@ from django.utils import timezone
 from inventory.models import Allocation, Stock, StockMovement
 from inventory.selectors import stock_drift
 from inventory.services import stock_receive
+from notifications.models import Notification
 from orders.models import Order, OrderEvent, RefusedDemand, Shipment, ShipmentLine
 from orders.services import LineRequest, order_place, shipment_create
 from tests.factories import ProductFactory, StaffFactory
@@ -194,6 +195,8 @@ def test_orderline_action_cancel_backordered(admin_client, superuser, hoodie, de
             "action": "cancel_backordered",
             "_selected_action": [partly.pk, waiting.pk],
             "index": 0,
+            "apply": "1",
+            "reason": "Supplier  discontinued the colour",
         },
     )
 
@@ -215,11 +218,40 @@ def test_orderline_action_cancel_backordered(admin_client, superuser, hoodie, de
         .order_by("pk")
         .values_list("line_id", "quantity", "message", "actor")
     ) == [
-        (partly.pk, 3, "Cancelled by staff", superuser.pk),
-        (waiting.pk, 1, "Cancelled by staff", superuser.pk),
+        (partly.pk, 3, "Supplier discontinued the colour", superuser.pk),
+        (waiting.pk, 1, "Supplier discontinued the colour", superuser.pk),
     ]
     assert [str(m) for m in get_messages(response.wsgi_request)] == ["Cancelled 4 unit(s)."]
     assert stock_drift() == []
+
+
+def test_orderline_cancel_asks_for_the_reason_the_customer_reads(
+    admin_client, hoodie, default_warehouse
+):
+    # given
+    line = place(hoodie, 2).lines.get()
+    url = reverse("admin:orders_orderline_changelist")
+    chosen = {"action": "cancel_all", "_selected_action": [line.pk], "index": 0}
+    before = snapshot()
+
+    # when: the action first asks; a blank reason is refused
+    asked = admin_client.post(url, chosen)
+    blank = admin_client.post(url, {**chosen, "apply": "1", "reason": "  "})
+    unchanged = snapshot()
+    done = admin_client.post(url, {**chosen, "apply": "1", "reason": "Recalled by the maker"})
+
+    # then
+    assert asked.status_code == 200
+    assert 'name="reason"' in asked.content.decode()
+    assert line.order.number in asked.content.decode()
+    assert blank.status_code == 200
+    assert "This field is required." in blank.content.decode()
+    assert unchanged == before
+    assert done.status_code == 302
+    line.refresh_from_db()
+    assert (line.status, line.cancelled) == ("cancelled", 2)
+    notice = Notification.objects.get(kind=Notification.Kind.CANCELLED)
+    assert (notice.data["reason"], notice.data["by_customer"]) == ("Recalled by the maker", False)
 
 
 def test_orderline_action_cancel_backordered_skips_allocated_lines(
@@ -233,7 +265,13 @@ def test_orderline_action_cancel_backordered_skips_allocated_lines(
     # when
     response = admin_client.post(
         reverse("admin:orders_orderline_changelist"),
-        {"action": "cancel_backordered", "_selected_action": [line.pk], "index": 0},
+        {
+            "action": "cancel_backordered",
+            "_selected_action": [line.pk],
+            "index": 0,
+            "apply": "1",
+            "reason": "Out of production",
+        },
     )
 
     # then
