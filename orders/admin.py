@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from inventory.admin import ReadOnlyAdminMixin, ReadOnlyInline
 from inventory.exceptions import BackorderError
+from notifications.models import Notification
 from orders import services
 from orders.models import (
     EtaChange,
@@ -64,6 +65,17 @@ class OrderEventInline(ReadOnlyInline):
         return super().get_queryset(request).select_related("line__order", "line__product", "actor")
 
 
+class NotificationInline(ReadOnlyInline):
+    """Every email the customer was owed about this order, and whether it went out."""
+
+    model = Notification
+    verbose_name = "email"
+    verbose_name_plural = "emails to the customer"
+    fields = ("created_at", "kind", "status", "attempts", "sent_at", "last_error")
+    readonly_fields = fields
+    show_change_link = True
+
+
 class EtaChangeInline(ReadOnlyInline):
     """The order's ETA history: every move of a line's ETA, and why."""
 
@@ -111,7 +123,13 @@ class OrderAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
     readonly_fields = ("number", "created_at", "email", "name", "locale", "ship_complete")
     fields = (*readonly_fields, "priority")
-    inlines = [OrderLineInline, ShipmentInline, OrderEventInline, EtaChangeInline]
+    inlines = [
+        OrderLineInline,
+        ShipmentInline,
+        OrderEventInline,
+        EtaChangeInline,
+        NotificationInline,
+    ]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -215,3 +215,19 @@ def test_staff_without_the_permission_cannot_resend(client, hoodie):
     assert "Resend failed emails" not in listing.content.decode()
     assert response.status_code in (200, 302)
     assert Notification.objects.get().status == "failed"
+
+
+def test_the_order_page_lists_the_emails_owed_and_sent(admin_client, hoodie):
+    # given
+    order = order_place(email="a@example.com", name="A", lines=[LineRequest(hoodie.sku, 1)])
+    Notification.objects.update(status="failed", last_error="SMTPRecipientsRefused: 550")
+
+    # when
+    page = admin_client.get(reverse("admin:orders_order_change", args=[order.pk]))
+
+    # then
+    content = page.content.decode()
+    assert page.status_code == 200
+    assert "Emails to the customer" in content
+    assert "Order confirmation" in content
+    assert "SMTPRecipientsRefused: 550" in content
