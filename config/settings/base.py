@@ -113,6 +113,9 @@ else:
 CACHES["throttle"] = {**CACHES["default"], "KEY_PREFIX": "backorder-throttle"}
 
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default=f"filemail://{VAR_DIR / 'mail'}")
+if EMAIL_CONFIG.get("EMAIL_FILE_PATH") and not EMAIL_CONFIG["EMAIL_FILE_PATH"].startswith("/"):
+    # django-environ drops the leading slash of filemail:///var/mail: a URL's path is absolute.
+    EMAIL_CONFIG["EMAIL_FILE_PATH"] = "/" + EMAIL_CONFIG["EMAIL_FILE_PATH"]
 vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Backorder <shop@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
