@@ -1,4 +1,5 @@
-"""Make sure the PostgreSQL and Redis the test suite needs are up, starting them if installed.
+"""Make sure the PostgreSQL and Redis the test suite needs are up, starting them if installed,
+and that the Debian tools it runs are installed, installing them if missing.
 
 Exits non-zero at once, saying what is missing and how to get it, if a server is absent.
 """
@@ -104,7 +105,27 @@ def wait_for(check, name: str) -> None:
     sys.exit(f"{name} did not come up in 30 seconds; check its log and the URL above.")
 
 
+# Commands the suite runs, and the Debian package that brings each.
+TOOLS = {
+    "xgettext": "gettext",  # the translation catalogue is checked against the code
+    "redis-server": "redis-server",  # a test stops and restarts a broker of its own
+}
+
+
+def ensure_tools() -> None:
+    missing = sorted({package for command, package in TOOLS.items() if not shutil.which(command)})
+    if not missing:
+        return
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        sys.exit(f"The suite needs {', '.join(missing)}: apt-get install {' '.join(missing)}")
+    print(f"Installing {', '.join(missing)}.")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run(["apt-get", "update", "-q"], check=False, env=env)
+    subprocess.run(["apt-get", "install", "-y", "-q", *missing], check=True, env=env)
+
+
 def main() -> None:
+    ensure_tools()
     if not postgres_up():
         print("PostgreSQL is down; starting it.")
         start_postgres()

@@ -1,6 +1,10 @@
 """The Indonesian catalogue is complete, and the compiled file says what the source says."""
 
 import gettext
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import polib
@@ -25,3 +29,22 @@ def test_the_compiled_catalogue_matches_its_source():
             assert compiled.ngettext(entry.msgid, entry.msgid_plural, 1) == entry.msgstr_plural[0]
         else:
             assert compiled.gettext(entry.msgid) == entry.msgstr, entry.msgid
+
+
+def test_the_catalogue_has_every_text_the_code_uses(tmp_path):
+    # Extract the texts from a copy of the sources, as `make messages` would, and compare.
+    root = LOCALE.parent.parent.parent
+    for folder in ("config", "inventory", "orders", "notifications", "templates", "locale"):
+        shutil.copytree(root / folder, tmp_path / folder)
+    shutil.copy(root / "manage.py", tmp_path / "manage.py")
+    subprocess.run(
+        [sys.executable, "manage.py", "makemessages", "-l", "id", "--no-obsolete"],
+        cwd=tmp_path,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.local"},
+        check=True,
+        capture_output=True,
+    )
+    extracted = polib.pofile(str(tmp_path / "locale" / "id" / "LC_MESSAGES" / "django.po"))
+    committed = polib.pofile(str(LOCALE / "django.po"))
+
+    assert {e.msgid for e in extracted} == {e.msgid for e in committed}
