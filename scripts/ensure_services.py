@@ -109,6 +109,7 @@ def wait_for(check, name: str) -> None:
 TOOLS = {
     "xgettext": "gettext",  # the translation catalogue is checked against the code
     "redis-server": "redis-server",  # a test stops and restarts a broker of its own
+    "chromium": "chromium",  # browser tests (Playwright drives Debian's Chromium)
 }
 
 
