@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from email.utils import formataddr, parseaddr
 from typing import Any
 from urllib.parse import urlsplit
@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
-from django.utils import translation
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from notifications.models import Notification
@@ -70,15 +70,16 @@ def _titles() -> dict[str, str]:
 
 def status_label(line: OrderLine) -> str:
     """The line's status in the customer's words, with the split of a partly filled line."""
-    if line.status == OrderLine.Status.BACKORDERED and line.allocated:
-        return _("%(ready)s in stock, %(waiting)s backordered") % {
-            "ready": line.allocated,
-            "waiting": line.backordered,
-        }
-    if line.status == OrderLine.Status.PREORDERED and line.allocated:
-        return _("%(ready)s in stock, %(waiting)s pre-ordered") % {
-            "ready": line.allocated,
-            "waiting": line.backordered,
+    if line.status in (OrderLine.Status.BACKORDERED, OrderLine.Status.PREORDERED) and (
+        line.allocated
+    ):
+        split = {"ready": line.allocated, "waiting": line.backordered}
+        if line.order.ship_complete:
+            return _("%(ready)s in stock, %(waiting)s backordered") % split
+        ships = timezone.localdate() + timedelta(days=settings.BACKORDER_HANDLING_DAYS)
+        return _("%(ready)s in stock, ships %(date)s; %(waiting)s backordered") % {
+            **split,
+            "date": ships.isoformat(),
         }
     labels = {
         OrderLine.Status.ALLOCATED: _("In stock, ready to ship"),

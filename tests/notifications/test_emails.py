@@ -135,7 +135,7 @@ def test_confirmation_in_indonesian(smtp, hoodie):
     assert email.text.startswith("Halo Ana Wijaya,\n\n== Terima kasih atas pesanan Anda ==")
     assert (
         "- Special Edition Hoodie (HOODIE-SE) x 3\n"
-        "  Status: 1 tersedia, 2 backorder\n"
+        f"  Status: 1 tersedia, dikirim {in_days(0)}; 2 backorder\n"
         f"  Estimasi tanggal kirim: {in_days(14)}\n"
     ) in email.text
     assert "Pesanan Anda, lengkap dengan semua tanggal, kapan saja:" in email.text
@@ -160,6 +160,29 @@ def test_a_preorder_confirmation_says_pre_ordered_and_release_day(smtp, default_
     # then
     assert order.lines.get().status == OrderLine.Status.PREORDERED
     assert f"  Status: Pre-ordered\n  Estimated ship date: {in_days(30)}\n" in email.text
+
+
+def test_a_partly_filled_line_says_when_its_stock_ships_unless_the_order_ships_complete(
+    smtp, hoodie
+):
+    # given: one hoodie on the shelf for each of two orders of two
+    stock_receive(product=hoodie, quantity=1)
+    ships_now = place((hoodie, 2))
+    [first] = deliver(smtp)
+    stock_receive(product=hoodie, quantity=1)
+    refresh(hoodie)
+    deliver(smtp)
+    stock_receive(product=hoodie, quantity=1)
+
+    # when
+    together = place((hoodie, 2), ship_complete=True)
+    [second] = deliver(smtp)
+
+    # then
+    assert ships_now.lines.get().allocated == 2
+    assert f"  Status: 1 in stock, ships {in_days(0)}; 1 backordered\n" in first.text
+    assert together.lines.get().allocated == 1
+    assert "  Status: 1 in stock, 1 backordered\n" in second.text
 
 
 # Delay notices and good news -----------------------------------------------------------------
