@@ -15,6 +15,8 @@ class _Flush:
         self.name = name
         self.bag = bag
         self.send = send
+        # Django names a robust callback that failed by its __qualname__ when it logs it.
+        self.__qualname__ = f"collect_on_commit[{name}]"
 
     def __call__(self) -> None:
         items = dict(self.bag)

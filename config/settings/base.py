@@ -137,6 +137,17 @@ else:
     CELERY_RESULT_BACKEND = None
     for _folder in ("queue", "control"):
         (_broker_dir / _folder).mkdir(parents=True, exist_ok=True)
+# Sending a task subscribes to its result; with Redis down, give up in about a second (the
+# default retries for 20 s) so a request that commits an order answers at once and the
+# beat sweeps catch up.
+CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {
+    "retry_policy": {
+        "max_retries": 2,
+        "interval_start": 0,
+        "interval_step": 0.2,
+        "interval_max": 0.5,
+    }
+}
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
