@@ -1,0 +1,298 @@
+"""Outbox delivery under faults: a real Celery worker, real Redis, a real SMTP server.
+
+Every test runs the worker as a separate process against the committed test database, so
+the outcomes asserted are those of production code paths: row locks, late acks, task
+redelivery, retries with backoff and the sweep.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import kombu.pools
+import pytest
+import redis
+from django.conf import settings
+
+from config.celery import app
+from inventory.models import Product
+from notifications.models import Notification
+from notifications.tasks import deliver_notifications, sweep_notifications
+from orders.models import Order
+from orders.services import LineRequest, order_place
+from tests.smtp import Mailbox, free_port
+from tests.worker import celery_worker, wait_until
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+# How long to keep watching for an email that should never come (a duplicate).
+DUPLICATE_GRACE_SECONDS = 2
+REDIS_SERVER = "/usr/bin/redis-server"
+
+
+def _worker_env(mailbox: Mailbox, **extra: str) -> dict[str, str]:
+    return {
+        "EMAIL_URL": f"smtp://127.0.0.1:{mailbox.port}",
+        "BACKORDER_EMAIL_SWEEP_AFTER_SECONDS": "0",
+        **extra,
+    }
+
+
+def _place(who: str) -> Order:
+    return order_place(email=f"{who}@example.com", name=who, lines=[LineRequest("HOODIE-SE", 1)])
+
+
+def _confirmation(order: Order) -> Notification:
+    return Notification.objects.get(order=order, kind=Notification.Kind.CONFIRMATION)
+
+
+def _status(row: Notification) -> str:
+    row.refresh_from_db()
+    return row.status
+
+
+def _wait_sent(row: Notification) -> None:
+    """The SMTP server accepts the message a moment before the worker commits the row."""
+    wait_until(lambda: _status(row) == Notification.Status.SENT, f"notification {row.pk} sent")
+
+
+def _active_task_ids(node: str) -> set[str]:
+    active = app.control.inspect(destination=[node], timeout=1).active() or {}
+    return {task["id"] for task in active.get(node, [])}
+
+
+@pytest.fixture
+def worker(smtp: Mailbox, hoodie: Product) -> Iterator[str]:
+    """A worker (two pool processes) sending to the test's SMTP server."""
+    with celery_worker(concurrency=2, env=_worker_env(smtp)) as name:
+        yield name
+
+
+def test_the_same_send_task_delivered_twice_and_concurrently_sends_one_email(
+    smtp: Mailbox, hoodie: Product
+) -> None:
+    # Given a placed order whose confirmation is pending (the worker starts after it and
+    # purges the queue, so only the two deliveries below will run)
+    order = _place("ayu")
+    row = _confirmation(order)
+    assert (row.status, row.attempts) == (Notification.Status.PENDING, 0)
+    with celery_worker(concurrency=2, env=_worker_env(smtp)) as node:
+        # and an SMTP server that stalls the first send at RCPT TO
+        smtp.hold_rcpt = threading.Event()
+        smtp.hold_rcpt.set()
+
+        # When the same delivery task is queued twice and both run at once
+        first = deliver_notifications.delay([row.pk])
+        second = deliver_notifications.delay([row.pk])
+        tasks = (first, second)
+        assert smtp.holding.wait(60), "no delivery reached RCPT TO"
+        wait_until(
+            lambda: all(t.ready() or t.id in _active_task_ids(node) for t in tasks),
+            "both deliveries running while the first holds the row",
+        )
+        time.sleep(1)  # let the second delivery get as far as it can while the first is held
+        assert _status(row) == Notification.Status.PENDING
+        smtp.release.set()
+        results = sorted(t.get(timeout=60) for t in tasks)
+
+        # Then exactly one email went out, and the row was sent once
+        _wait_sent(row)
+        time.sleep(DUPLICATE_GRACE_SECONDS)
+    assert results == [[0, 0, 0], [1, 1, 0]]  # [notifications sent, emails sent, failed]
+    assert len(smtp.messages) == 1
+    message = smtp.messages[0]
+    assert message.envelope_to == ["ayu@example.com"]
+    assert order.number in message.subject
+    row.refresh_from_db()
+    assert (row.status, row.attempts, row.last_error) == (Notification.Status.SENT, 1, "")
+    assert row.message_id == message.message["Message-ID"]
+
+
+# The broker stopped while an order is placed ------------------------------------------------
+
+
+@dataclass
+class PrivateRedis:
+    """A redis-server of this test's own, which the test may stop and start on one port."""
+
+    port: int
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [
+                REDIS_SERVER,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        client = redis.Redis(port=self.port, socket_connect_timeout=0.5)
+        wait_until(lambda: self._answers(client), f"redis-server on port {self.port}")
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        self.process = None
+
+    @staticmethod
+    def _answers(client: redis.Redis) -> bool:
+        try:
+            return bool(client.ping())
+        except redis.ConnectionError:
+            return False
+
+
+def _use_broker(url: str) -> None:
+    """Point this process's Celery app (broker and results) at `url`, dropping pooled
+    connections to the previous one."""
+    kombu.pools.reset()
+    app.conf.update(broker_url=url, result_backend=url)
+    celery: Any = app  # the caches Celery keeps of its broker and result backend
+    celery._pool = None
+    celery.amqp._producer_pool = None
+    celery._backend_cache = None
+    celery._local.backend = None
+
+
+@pytest.fixture
+def private_broker() -> Iterator[PrivateRedis]:
+    """A private Redis as this process's broker and result backend, restored afterwards."""
+    server = PrivateRedis(port=free_port())
+    server.start()
+    broker, results = app.conf.broker_url, app.conf.result_backend
+    assert broker == results == settings.REDIS_URL
+    _use_broker(server.url)
+    try:
+        yield server
+    finally:
+        server.kill()
+        _use_broker(broker)
+        # The suite's Redis is this process's broker and result backend again
+        port = redis.connection.parse_url(broker)["port"]
+        with app.connection_for_write() as connection:
+            assert connection.port == port
+        backend: Any = app.backend
+        assert backend.client.connection_pool.connection_kwargs["port"] == port
+
+
+def _answers_ping(node: str) -> bool:
+    try:
+        return bool(app.control.ping(destination=[node], timeout=0.5))
+    except Exception:  # a pooled connection to the killed server: start afresh
+        _use_broker(app.conf.broker_url)
+        return False
+
+
+def test_an_order_placed_while_the_broker_is_down_is_emailed_by_the_sweep_once_it_returns(
+    smtp: Mailbox, hoodie: Product, private_broker: PrivateRedis
+) -> None:
+    # Given a worker whose broker is a Redis of this test's own
+    env = _worker_env(smtp, REDIS_URL=private_broker.url)
+    with celery_worker(concurrency=2, env=env) as node:
+        # When the broker stops and an order is placed
+        private_broker.kill()
+        order = _place("budi")
+
+        # Then the order commits with its confirmation owed, and nothing is sent yet
+        assert Order.objects.filter(pk=order.pk).exists()
+        row = _confirmation(order)
+        assert (row.status, row.attempts) == (Notification.Status.PENDING, 0)
+        assert smtp.messages == []
+
+        # When the broker returns (empty: the delivery task was never queued) and the sweep runs
+        private_broker.start()
+        _use_broker(private_broker.url)
+        wait_until(lambda: _answers_ping(node), "the worker to reconnect to the broker")
+        swept = sweep_notifications.delay().get(timeout=60)
+
+        # Then the email arrives, once
+        assert swept == 1
+        smtp.wait_for(1)
+        _wait_sent(row)
+        time.sleep(DUPLICATE_GRACE_SECONDS)
+    assert len(smtp.messages) == 1
+    message = smtp.messages[0]
+    assert message.envelope_to == ["budi@example.com"]
+    assert order.number in message.subject
+    row.refresh_from_db()
+    assert (row.status, row.attempts, row.last_error) == (Notification.Status.SENT, 1, "")
+
+
+# A worker killed mid-send -------------------------------------------------------------------
+
+
+def _pool_processes(node: str) -> list[int]:
+    stats = app.control.inspect(destination=[node], timeout=5).stats() or {}
+    return list(stats[node]["pool"]["processes"])
+
+
+def test_a_worker_killed_mid_send_redelivers_the_email_once(smtp: Mailbox, worker: str) -> None:
+    # Given an SMTP server that stalls every send at RCPT TO
+    smtp.hold_rcpt = threading.Event()
+    smtp.hold_rcpt.set()
+    children = _pool_processes(worker)
+    assert len(children) == 2
+
+    # When an order is placed and the worker's pool processes are killed mid-send
+    order = _place("claire")
+    row = _confirmation(order)
+    assert smtp.holding.wait(60), "the delivery never reached RCPT TO"
+    for pid in children:
+        os.kill(pid, signal.SIGKILL)
+    smtp.hold_rcpt.clear()
+    smtp.release.set()
+
+    # Then the task is redelivered and the email arrives exactly once
+    smtp.wait_for(1)
+    _wait_sent(row)
+    time.sleep(DUPLICATE_GRACE_SECONDS)
+    assert len(smtp.messages) == 1
+    message = smtp.messages[0]
+    assert message.envelope_to == ["claire@example.com"]
+    assert order.number in message.subject
+    row.refresh_from_db()
+    assert (row.status, row.attempts, row.last_error) == (Notification.Status.SENT, 1, "")
+    assert set(_pool_processes(worker)).isdisjoint(children)
+
+
+# SMTP refuses, then recovers ----------------------------------------------------------------
+
+
+def test_smtp_refusing_then_recovering_delivers_the_email_once(smtp: Mailbox, worker: str) -> None:
+    # Given an SMTP server that answers the next two messages with 451
+    smtp.refuse = 2
+
+    # When an order is placed
+    order = _place("dewi")
+    row = _confirmation(order)
+
+    # Then the worker retries with backoff and the email arrives once
+    smtp.wait_for(1)
+    _wait_sent(row)
+    time.sleep(DUPLICATE_GRACE_SECONDS)
+    assert len(smtp.messages) == 1
+    assert smtp.refused == 2
+    assert smtp.messages[0].envelope_to == ["dewi@example.com"]
+    assert order.number in smtp.messages[0].subject
+    row.refresh_from_db()
+    assert (row.status, row.attempts, row.last_error) == (Notification.Status.SENT, 3, "")
