@@ -52,7 +52,7 @@ def _outbox_add(rows: Sequence[Notification]) -> list[Notification]:
     """
     if not rows:
         return []
-    created = Notification.objects.bulk_create(rows)
+    created = Notification.objects.bulk_create(rows, batch_size=2000)
     _deliver_after_commit([row.pk for row in created])
     return created
 
@@ -125,6 +125,29 @@ def _order_row(order: Order, kind: str, key: str, data: dict[str, Any]) -> Notif
     )
 
 
+def _recipients_of(order_ids: Iterable[int]) -> dict[int, tuple[str, str]]:
+    """Each order's (email, locale): all a notice needs of it, read in one query."""
+    return {
+        pk: (email, locale)
+        for pk, email, locale in Order.objects.filter(pk__in=list(order_ids)).values_list(
+            "pk", "email", "locale"
+        )
+    }
+
+
+def _bulk_row(
+    order_id: int, to: tuple[str, str], kind: str, key: str, data: dict[str, Any]
+) -> Notification:
+    return Notification(
+        key=f"{kind}:{key}",
+        kind=kind,
+        order_id=order_id,
+        to=to[0],
+        locale=to[1],
+        data=data,
+    )
+
+
 # What is owed -------------------------------------------------------------------------------
 
 
@@ -158,11 +181,12 @@ def allocated_notice(*, fills: Iterable[Filled]) -> None:
     per_order: dict[int, list[Filled]] = defaultdict(list)
     for fill in fills:
         per_order[fill.order_id].append(fill)
-    orders = Order.objects.in_bulk(list(per_order))
+    recipients = _recipients_of(per_order)
     _outbox_add(
         [
-            _order_row(
-                orders[order_id],
+            _bulk_row(
+                order_id,
+                recipients[order_id],
                 Kind.ALLOCATED,
                 f"{order_id}:{min(f.event_id for f in order_fills)}",
                 {"lines": [{"id": f.line_id, "quantity": f.quantity} for f in order_fills]},
@@ -212,11 +236,12 @@ def eta_notices(*, moves: Iterable[EtaMove], cause: str = "") -> list[EtaMove]:
             per_order[(move.order_id, kind)].append(move)
     if not per_order:
         return []
-    orders = Order.objects.in_bulk({order_id for order_id, _ in per_order})
+    recipients = _recipients_of({order_id for order_id, _ in per_order})
     _outbox_add(
         [
-            _order_row(
-                orders[order_id],
+            _bulk_row(
+                order_id,
+                recipients[order_id],
                 kind,
                 f"{order_id}:{min(m.change_id for m in order_moves)}",
                 {

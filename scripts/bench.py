@@ -4,13 +4,16 @@
   baskets over several SKUs;
 - reallocation of a long backorder queue by one receipt: wall time and query count;
 - ETA recomputation of a long queue after purchase orders arrive, and the availability quote
-  against that queue.
+  against that queue;
+- customer emails: delivering the outbox to an SMTP server in another process.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import socket
+import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -231,6 +234,53 @@ def main() -> None:
         elapsed / rounds * 1000,
         "ms",
         queries=len(queries) // rounds,
+    )
+
+    # 5. The outbox: 2,000 confirmations delivered to an SMTP server in another process.
+    from django.conf import settings
+
+    from notifications.models import Notification
+    from notifications.services import notifications_deliver
+
+    Notification.objects.all().delete()
+    shop = product("SHOP")
+    stock_receive(product=shop, quantity=10_000, warehouse=warehouse)
+    emails = 2000
+    for index in range(emails):
+        order_place(email=f"m{index}@example.com", name="Mail", lines=[LineRequest("SHOP", 1)])
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    sink = subprocess.Popen(
+        [sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{port}", "-c",
+         "aiosmtpd.handlers.Sink"]
+    )  # fmt: skip
+    try:
+        for _ in range(100):
+            with socket.socket() as attempt:
+                if attempt.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.05)
+        settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+        settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", port
+        ids = list(Notification.objects.values_list("pk", flat=True))
+        batch = settings.BACKORDER_EMAIL_BATCH_SIZE
+        with CaptureQueriesContext(connection) as queries:
+            started = time.perf_counter()
+            for start in range(0, len(ids), batch):
+                notifications_deliver(ids=ids[start : start + batch])
+            elapsed = time.perf_counter() - started
+    finally:
+        sink.terminate()
+        sink.wait()
+    assert Notification.objects.filter(status="sent").count() == emails
+    emit(
+        "email_deliver_2000",
+        emails / elapsed,
+        "emails/s",
+        emails=emails,
+        batch=batch,
+        queries_per_email=round(len(queries) / emails, 1),
     )
 
 
