@@ -974,9 +974,9 @@ def test_order_page_shows_line_etas_and_their_history(admin_client, hoodie, supp
 
     # then
     assert page.status_code == 200
-    [lines, *_, etas] = page.context["inline_admin_formsets"]
+    inlines = {f.opts.verbose_name_plural: f for f in page.context["inline_admin_formsets"]}
+    lines, etas = inlines["order lines"], inlines["ETA history"]
     assert {"eta", "first_promised_eta"} <= set(lines.readonly_fields)
-    assert etas.opts.verbose_name_plural == "ETA history"
     assert [(c.previous, c.eta, c.cause) for c in etas.formset.queryset] == [
         (None, in_days(14), "placed"),
         (in_days(14), in_days(5), "po_created"),
