@@ -45,11 +45,13 @@ class Mailbox:
     """The server's behaviour and what it received.
 
     `refuse` answers the next n messages with a temporary 451; `reject` with a permanent
-    550. `hold_rcpt`, when set, makes the server wait at RCPT TO until `release` is set.
+    550. `sessions` holds the client address of each connection that delivered a message.
+    `hold_rcpt`, when set, makes the server wait at RCPT TO until `release` is set.
     """
 
     port: int = 0
     messages: list[Received] = field(default_factory=list)
+    sessions: set[object] = field(default_factory=set)
     refuse: int = 0
     reject: int = 0
     refused: int = 0
@@ -91,6 +93,7 @@ class _Handler:
                 box.refuse -= 1
                 box.refused += 1
                 return "451 4.3.0 Try again later"
+            box.sessions.add(session.peer)
             message: Any = message_from_bytes(envelope.content, policy=policy.default)
             box.messages.append(Received(envelope.mail_from, list(envelope.rcpt_tos), message))
         return "250 Message accepted for delivery"

@@ -31,6 +31,23 @@ def ids() -> list[int]:
     return list(Notification.objects.values_list("pk", flat=True))
 
 
+def test_one_smtp_connection_serves_a_batch(smtp, hoodie):
+    # given: three customers' confirmations
+    for who in ("a", "b", "c"):
+        place(f"{who}@example.com")
+    place("d@example.com")
+    first_three = ids()[:3]
+
+    # when: one delivery for three, another for the last
+    notifications_deliver(ids=first_three)
+    after_batch = len(smtp.sessions)
+    notifications_deliver(ids=ids())
+
+    # then
+    assert len(smtp.messages) == 4
+    assert (after_batch, len(smtp.sessions)) == (1, 2)
+
+
 def test_a_temporary_refusal_is_retried_later_and_sent_once(smtp, hoodie):
     # given: the server answers the first attempt with 451
     order = place()

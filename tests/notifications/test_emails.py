@@ -506,6 +506,105 @@ def test_no_alert_for_a_product_that_can_be_ordered(smtp, hoodie, sold_out):
     assert StockAlert.objects.count() == 0
 
 
+# Every kind in both languages -------------------------------------------------------------
+
+
+def _confirmation(product: Product) -> None:
+    pass
+
+
+def _delay(product: Product) -> None:
+    refresh(product, Cause.DAY_ROLLOVER, day=today() + timedelta(days=1))
+
+
+def _earlier(product: Product) -> None:
+    purchase(product, 5, days=3)
+    refresh(product, Cause.PO_CREATED)
+
+
+def _allocated(product: Product) -> None:
+    stock_receive(product=product, quantity=1)
+    refresh(product)
+
+
+def _shipped(product: Product) -> None:
+    _allocated(product)
+    notifications_deliver(ids=list(Notification.objects.values_list("pk", flat=True)))
+    line = OrderLine.objects.get(product=product)
+    shipment_create(order=line.order, lines=[(line.pk, 1)], tracking="SICEPAT-77")
+
+
+def _cancelled(product: Product) -> None:
+    order_line_cancel(line_id=OrderLine.objects.get(product=product).pk, reason="Recalled")
+
+
+KINDS = {
+    "confirmation": (
+        _confirmation,
+        ("Order {n} confirmed: when it ships", "Pesanan {n} dikonfirmasi: kapan dikirim"),
+        ("Status: Backordered", "Status: Backorder"),
+        14,
+    ),
+    "delay": (
+        _delay,
+        ("Order {n}: new ship date", "Pesanan {n}: tanggal kirim baru"),
+        ("Rather not wait?", "Tidak ingin menunggu?"),
+        15,
+    ),
+    "earlier": (
+        _earlier,
+        ("Good news: order {n} ships sooner", "Kabar baik: pesanan {n} dikirim lebih cepat"),
+        ("ship sooner than we last told you", "dikirim lebih cepat dari yang terakhir"),
+        3,
+    ),
+    "allocated": (
+        _allocated,
+        ("Order {n} is ready to ship", "Pesanan {n} siap dikirim"),
+        ("Status: In stock, ready to ship", "Status: Tersedia, siap dikirim"),
+        0,
+    ),
+    "shipped": (
+        _shipped,
+        ("Order {n} has shipped", "Pesanan {n} sudah dikirim"),
+        ("Tracking number: SICEPAT-77", "Nomor resi: SICEPAT-77"),
+        0,
+    ),
+    "cancelled": (
+        _cancelled,
+        ("Order {n}: items cancelled", "Pesanan {n}: barang dibatalkan"),
+        ("Reason: Recalled", "Alasan: Recalled"),
+        None,
+    ),
+}
+
+
+@pytest.mark.parametrize("locale", ["en", "id"])
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_every_kind_of_email_in_both_languages(smtp, hoodie, kind, locale):
+    # given: a backordered hoodie, its confirmation already sent unless that is the test
+    happen, subjects, phrase, days = KINDS[kind]
+    order = place((hoodie, 1), locale=locale)
+    if kind != "confirmation":
+        deliver(smtp)
+
+    # when
+    happen(hoodie)
+    [email] = deliver(smtp)
+
+    # then: subject with the order number, the line's status and date, the status link
+    english = locale == "en"
+    assert email.subject == subjects[0 if english else 1].format(n=order.number)
+    assert email.message["Content-Language"] == locale
+    assert phrase[0 if english else 1] in email.text
+    assert "- Special Edition Hoodie (HOODIE-SE) x 1\n" in email.text
+    if days is not None:
+        assert f": {in_days(days)}" in email.text
+        assert f'<time datetime="{in_days(days)}">' in email.html
+    assert order_status_url(order) in email.text
+    assert f'href="{order_status_url(order)}"' in email.html
+    assert f'<html lang="{locale}">' in email.html
+
+
 # Headers --------------------------------------------------------------------------------------
 
 
