@@ -102,6 +102,8 @@ class Entry:
     tracking: str = ""
     reason: str = ""
     cancel_url: str = ""
+    still_on_order: int = 0
+    """For a cancellation: the line's units not cancelled and not yet shipped."""
 
     @property
     def eta(self) -> date | None:
@@ -213,6 +215,8 @@ def _order_email(rows: list[Notification]) -> tuple[str, dict[str, Any], str]:
                     tracking=row.data.get("tracking", ""),
                     reason=row.data.get("reason", ""),
                 )
+                if kind == Kind.CANCELLED:
+                    entry.still_on_order = line.outstanding
                 if kind == Kind.DELAY and line.backordered:
                     entry.cancel_url = f"{status_url}delays/{row.pk}/lines/{line.pk}/"
                 if merged and line.pk in position:

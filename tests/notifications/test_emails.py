@@ -419,6 +419,7 @@ def test_staff_cancellation_gives_the_reason(smtp, hoodie):
     assert "Dengan berat hati kami membatalkan barang berikut." in email.text
     assert (
         "- Special Edition Hoodie (HOODIE-SE) x 1\n"
+        "  Masih dipesan: 2\n"
         "  Status: Backorder\n"
         f"  Estimasi tanggal kirim: {in_days(14)}\n"
         "  Alasan: Supplier discontinued\n"
