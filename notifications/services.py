@@ -115,14 +115,7 @@ def _send_delivery(ids: list[int]) -> None:
 
 
 def _order_row(order: Order, kind: str, key: str, data: dict[str, Any]) -> Notification:
-    return Notification(
-        key=f"{kind}:{key}",
-        kind=kind,
-        order=order,
-        to=order.email,
-        locale=order.locale,
-        data=data,
-    )
+    return _bulk_row(order.pk, (order.email, order.locale), kind, key, data)
 
 
 def _recipients_of(order_ids: Iterable[int]) -> dict[int, tuple[str, str]]:
