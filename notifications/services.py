@@ -98,20 +98,26 @@ def delivery_batch() -> Iterator[None]:
         ids = sorted(_batch.ids)
         _batch.ids = None
         if ids:
-            try:
-                _send_delivery(ids)
-            except Exception:
-                logger.exception("Could not queue delivery of %s notification(s)", len(ids))
+            _send_delivery(ids)
 
 
 def _send_delivery(ids: list[int]) -> None:
+    """One task per batch of ids. With the broker down the first failure ends it: every
+    further attempt would wait out the same outage, and the sweep sends the rows later."""
     from notifications.tasks import deliver_notifications
 
-    for start in range(0, len(ids), settings.BACKORDER_EMAIL_BATCH_SIZE):
-        deliver_notifications.apply_async(
-            (ids[start : start + settings.BACKORDER_EMAIL_BATCH_SIZE],),
-            countdown=settings.BACKORDER_EMAIL_GATHER_SECONDS,
-        )
+    batch = settings.BACKORDER_EMAIL_BATCH_SIZE
+    for start in range(0, len(ids), batch):
+        try:
+            deliver_notifications.apply_async(
+                (ids[start : start + batch],), countdown=settings.BACKORDER_EMAIL_GATHER_SECONDS
+            )
+        except Exception:
+            logger.exception(
+                "Could not queue delivery of %s notification(s); the sweep will send them",
+                len(ids) - start,
+            )
+            return
 
 
 def _order_row(order: Order, kind: str, key: str, data: dict[str, Any]) -> Notification:

@@ -296,3 +296,22 @@ def test_smtp_refusing_then_recovering_delivers_the_email_once(smtp: Mailbox, wo
     assert order.number in smtp.messages[0].subject
     row.refresh_from_db()
     assert (row.status, row.attempts, row.last_error) == (Notification.Status.SENT, 3, "")
+
+
+def test_queueing_many_deliveries_with_the_broker_down_gives_up_at_the_first_failure(
+    private_broker: PrivateRedis, settings: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Given a stopped broker and five batches' worth of notifications to queue
+    from notifications.services import _send_delivery
+
+    settings.BACKORDER_EMAIL_BATCH_SIZE = 100
+    private_broker.kill()
+
+    # When
+    with caplog.at_level("ERROR", logger="notifications.services"):
+        _send_delivery(list(range(1, 501)))
+
+    # Then one failure is logged for all 500, and the rest is left to the sweep
+    assert [r.getMessage() for r in caplog.records if r.name == "notifications.services"] == [
+        "Could not queue delivery of 500 notification(s); the sweep will send them"
+    ]
