@@ -26,6 +26,7 @@ class NotificationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "to",
         "status",
         "attempts",
+        "next_attempt_at",
         "sent_at",
         "error",
     )
