@@ -44,7 +44,7 @@ def _iso(day: date | None) -> str | None:
     return day.isoformat() if day else None
 
 
-def _outbox_add(rows: Sequence[Notification]) -> list[Notification]:
+def _outbox_add(rows: Sequence[Notification]) -> list[int]:
     """Write outbox rows in the caller's transaction; deliver them once it commits.
 
     Keys name the fact (the order, event, ETA change, shipment or alert told about), so the
@@ -52,9 +52,9 @@ def _outbox_add(rows: Sequence[Notification]) -> list[Notification]:
     """
     if not rows:
         return []
-    created = Notification.objects.bulk_create(rows, batch_size=2000)
-    _deliver_after_commit([row.pk for row in created])
-    return created
+    ids = [row.pk for row in Notification.objects.bulk_create(rows, batch_size=2000)]
+    _deliver_after_commit(ids)
+    return ids
 
 
 def _deliver_after_commit(ids: list[int]) -> None:
