@@ -298,6 +298,16 @@ def availability_quote(*, product: Product, quantity: int, today: date | None = 
     )
 
 
+def free_units(product_id: int) -> int:
+    """Units of the product on hand and not allocated, over all warehouses."""
+    return (
+        Stock.objects.filter(product_id=product_id).aggregate(
+            free=Sum(F("on_hand") - F("allocated"))
+        )["free"]
+        or 0
+    )
+
+
 def backordered_units(product_ids: Iterable[int]) -> dict[int, int]:
     """Units waiting in each product's backorder queue."""
     return dict(

@@ -15,7 +15,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
-from django.db.models import Case, DateField, F, IntegerField, Q, Sum, Value, When
+from django.db.models import Case, DateField, F, IntegerField, Q, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -45,7 +45,7 @@ from inventory.models import (
 )
 from notifications import services as notices
 from orders.lifecycle import line_change, recorded_actor
-from orders.models import EtaChange, OrderEvent, OrderLine
+from orders.models import EtaChange, Order, OrderEvent, OrderLine
 
 logger = logging.getLogger(__name__)
 
@@ -111,6 +111,15 @@ def check_email(value: object, *, field: str = "email", required: bool = True) -
                 "Enter a valid email address.", fields={field: "invalid"}
             ) from None
     return email
+
+
+def check_locale(value: object) -> str:
+    """One of the languages orders and emails come in."""
+    if value not in Order.Locale.values:
+        raise ValidationFailed(
+            "Unknown locale.", fields={"locale": f"one of {Order.Locale.values}"}
+        )
+    return str(value)
 
 
 def products_by_sku(skus: Sequence[str], *, field: str = "") -> dict[str, Product]:
@@ -522,12 +531,7 @@ def product_etas_refresh(
 def _etas_refresh_locked(product: Product, *, cause: str, detail: str, today: date) -> int:
     """`product_etas_refresh` for a caller that already holds the product lock."""
     product_id = product.pk
-    free = (
-        Stock.objects.filter(product_id=product_id).aggregate(
-            free=Sum(F("on_hand") - F("allocated"))
-        )["free"]
-        or 0
-    )
+    free = selectors.free_units(product_id)
     rule = selectors.eta_rule(product, selectors.lead_times([product])[product_id], today)
     timeline = Timeline(
         free=free, incoming=selectors.incoming_supply([product_id])[product_id], rule=rule

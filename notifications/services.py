@@ -24,11 +24,13 @@ from typing import Any
 from django.conf import settings
 from django.core.mail import get_connection
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q, Sum
+from django.db.models import F, Q
 from django.utils import timezone
 
 from config.batching import collect_on_commit
-from inventory.models import Product, Stock
+from inventory import selectors
+from inventory.exceptions import AlertNotNeeded, ValidationFailed
+from inventory.models import Product
 from notifications.models import DelayAnswer, Notification, StockAlert
 from orders.models import Order, OrderLine
 
@@ -296,22 +298,16 @@ def shipped_notice(*, order: Order, shipment_id: int, tracking: str, lines: dict
 # Back-in-stock alerts -----------------------------------------------------------------------
 
 
-def free_units(product_id: int) -> int:
-    return (
-        Stock.objects.filter(product_id=product_id).aggregate(
-            free=Sum(F("on_hand") - F("allocated"))
-        )["free"]
-        or 0
-    )
-
-
 def stock_alerts_release(*, product: Product) -> int:
     """Tell everyone waiting for a `deny` product that it can be ordered again.
 
     Caller must hold the product lock and call this after stock became free. Returns how
     many customers are told.
     """
-    if product.backorder_policy != Product.BackorderPolicy.DENY or free_units(product.pk) <= 0:
+    if (
+        product.backorder_policy != Product.BackorderPolicy.DENY
+        or selectors.free_units(product.pk) <= 0
+    ):
         return 0
     alerts = list(
         StockAlert.objects.filter(product=product, notified_at__isnull=True).order_by(
@@ -521,8 +517,6 @@ def delay_answer(
     from orders.services import order_line_cancel
 
     if answer not in DelayAnswer.Answer.values:
-        from inventory.exceptions import ValidationFailed
-
         raise ValidationFailed("Answer keep or cancel.", fields={"answer": "invalid"})
     with transaction.atomic():
         previous = (
@@ -564,15 +558,14 @@ def stock_alert_subscribe(*, product: Product, email: object, locale: object) ->
     Offered only while the product is refused for lack of stock; asking again while a request
     waits returns that request.
     """
-    from inventory.exceptions import AlertNotNeeded, ValidationFailed
-    from inventory.services import check_email
+    from inventory.services import check_email, check_locale
 
     email = check_email(email)
-    if locale not in Order.Locale.values:
-        raise ValidationFailed(
-            "Unknown locale.", fields={"locale": f"one of {Order.Locale.values}"}
-        )
-    if product.backorder_policy != Product.BackorderPolicy.DENY or free_units(product.pk) > 0:
+    locale = check_locale(locale)
+    if (
+        product.backorder_policy != Product.BackorderPolicy.DENY
+        or selectors.free_units(product.pk) > 0
+    ):
         raise AlertNotNeeded("This product can be ordered now: no need to wait for it.")
     with transaction.atomic():
         alert = StockAlert.objects.filter(
@@ -582,7 +575,7 @@ def stock_alert_subscribe(*, product: Product, email: object, locale: object) ->
             return alert
         try:
             with transaction.atomic():
-                return StockAlert.objects.create(product=product, email=email, locale=str(locale))
+                return StockAlert.objects.create(product=product, email=email, locale=locale)
         except IntegrityError:
             # A concurrent request for the same address won.
             return StockAlert.objects.get(product=product, email=email, notified_at__isnull=True)

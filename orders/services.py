@@ -29,6 +29,7 @@ from inventory.models import Allocation, Product, Stock, StockMovement
 from inventory.services import (
     allocations_apply,
     check_email,
+    check_locale,
     check_quantity,
     check_text,
     enqueue_refresh,
@@ -62,10 +63,7 @@ def _validate_order(
 ) -> tuple[str, str, str, dict[str, Product]]:
     email = check_email(email)
     name = check_text(name, field="name", max_length=200)
-    if locale not in Order.Locale.values:
-        raise ValidationFailed(
-            "Unknown locale.", fields={"locale": f"one of {Order.Locale.values}"}
-        )
+    locale = check_locale(locale)
     if not lines:
         raise ValidationFailed("An order needs at least one line.", fields={"lines": "required"})
     if len(lines) > MAX_LINES:
@@ -73,7 +71,7 @@ def _validate_order(
     for index, line in enumerate(lines):
         check_quantity(line.quantity, field=f"lines[{index}].quantity")
     products = products_by_sku([line.sku for line in lines])
-    return email, name, str(locale), products
+    return email, name, locale, products
 
 
 def order_place(
