@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import translation
 from django.views.decorators.http import require_http_methods
 
@@ -50,7 +51,7 @@ def delay_answer(
                 "answer": answer,
                 "previous_eta": fact.get("previous_eta"),
                 "error": error,
-                "status_url": f"/orders/{order.number}/{order.token}/",
+                "status_url": reverse("order-status", args=[order.number, order.token]),
             },
             status=400 if error else 200,
         )
