@@ -1,14 +1,15 @@
 from django.contrib import admin
 from django.urls import include, path
 from django.views.defaults import page_not_found, server_error
-from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from config import api, tokens
 from inventory import api as inventory_api
+from inventory import views as shop_views
 from notifications import api as notification_api
 from notifications import views as notification_views
 from orders import api as orders_api
+from orders import lookup as order_lookup
 from orders import views as order_views
 
 admin.site.site_header = "Backorder backoffice"
@@ -68,16 +69,30 @@ api_v1 = [
     path("docs", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
 ]
 
-urlpatterns = [
-    path("admin/", admin.site.urls),
-    path("api/v1/", include((api_v1, "api"))),
-    path("orders/<str:number>/<str:token>/", order_views.order_detail, name="order-status"),
+order_pages = [
+    path("", order_views.order_detail, name="order-status"),
+    path("lines/<int:line_id>/cancel/", order_views.order_line_cancel, name="order-line-cancel"),
+    path("shipping/", order_views.order_shipping, name="order-shipping"),
+    path("language/", order_views.order_language, name="order-language"),
     path(
-        "orders/<str:number>/<str:token>/delays/<int:notification_id>/lines/<int:line_id>/",
+        "delays/<int:notification_id>/lines/<int:line_id>/",
         notification_views.delay_answer,
         name="delay-answer",
     ),
-    path("", RedirectView.as_view(url="/admin/", permanent=False)),
+]
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/v1/", include((api_v1, "api"))),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("", shop_views.catalogue, name="catalogue"),
+    path("products/<str:sku>/", shop_views.product_detail, name="product"),
+    path("products/<str:sku>/alert/", shop_views.stock_alert, name="product-alert"),
+    path("cart/", order_views.cart, name="cart"),
+    path("cart/add/", order_views.cart_add, name="cart-add"),
+    path("checkout/", order_views.checkout, name="checkout"),
+    path("orders/lookup/", order_lookup.order_lookup, name="order-lookup"),
+    path("orders/<str:number>/<str:token>/", include(order_pages)),
 ]
 
 

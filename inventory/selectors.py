@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -277,25 +277,42 @@ def quote_line(
 
 def availability_quote(*, product: Product, quantity: int, today: date | None = None) -> Quote:
     """How an order of `quantity` units placed now would be served, and when it would ship."""
+    return availability_quotes(wanted=[(product, quantity)], today=today)[product.pk]
+
+
+def availability_quotes(
+    *, wanted: Sequence[tuple[Product, int]], today: date | None = None
+) -> dict[int, Quote]:
+    """`availability_quote` for several products at once (one quantity each), keyed by
+    product id: a fixed number of queries however many products."""
     today = today or timezone.localdate()
-    backordered = backordered_units([product.pk]).get(product.pk, 0)
-    supply = [
-        Supply(stock.pk, product.pk, stock.warehouse.priority, stock.free)
-        for stock in Stock.objects.filter(product=product).select_related("warehouse")
-    ]
-    timeline = Timeline(
-        free=sum(max(s.free, 0) for s in supply),
-        incoming=incoming_supply([product.pk])[product.pk],
-        rule=eta_rule(product, lead_times([product])[product.pk], today),
-    )
-    return quote_line(
-        rules=product_rules(product, backordered),
-        supply=supply,
-        timeline=timeline,
-        quantity=quantity,
-        ahead=backordered,
-        today=today,
-    )
+    products = [product for product, _ in wanted]
+    ids = [product.pk for product in products]
+    backordered = backordered_units(ids)
+    supply: dict[int, list[Supply]] = defaultdict(list)
+    for stock in Stock.objects.filter(product_id__in=ids).select_related("warehouse"):
+        supply[stock.product_id].append(
+            Supply(stock.pk, stock.product_id, stock.warehouse.priority, stock.free)
+        )
+    incoming = incoming_supply(ids)
+    lead = lead_times(products)
+    quotes = {}
+    for product, quantity in wanted:
+        ahead = backordered.get(product.pk, 0)
+        timeline = Timeline(
+            free=sum(max(s.free, 0) for s in supply[product.pk]),
+            incoming=incoming[product.pk],
+            rule=eta_rule(product, lead[product.pk], today),
+        )
+        quotes[product.pk] = quote_line(
+            rules=product_rules(product, ahead),
+            supply=supply[product.pk],
+            timeline=timeline,
+            quantity=quantity,
+            ahead=ahead,
+            today=today,
+        )
+    return quotes
 
 
 def free_units(product_id: int) -> int:

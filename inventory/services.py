@@ -56,6 +56,7 @@ UPDATE_BATCH_SIZE = 200
 MAX_LEAD_TIME_DAYS = 3650
 _CODE = re.compile(r"[-a-zA-Z0-9_]{1,32}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL_BUT_NEWLINES = re.compile(r"[\x00-\x09\x0b\x0c\x0e-\x1f\x7f]")
 
 
 def warehouse_default() -> Warehouse:
@@ -79,8 +80,11 @@ def check_quantity(
     return quantity
 
 
-def check_text(value: object, *, field: str, max_length: int, required: bool = True) -> str:
-    """Trimmed text the database can store, with no control characters."""
+def check_text(
+    value: object, *, field: str, max_length: int, required: bool = True, multiline: bool = False
+) -> str:
+    """Trimmed text the database can store, with no control characters (but line breaks, when
+    `multiline`: they come back as "\\n")."""
     label = field.replace("_", " ").capitalize()
     if value is None or (isinstance(value, str) and not value.strip()):
         if required:
@@ -88,11 +92,14 @@ def check_text(value: object, *, field: str, max_length: int, required: bool = T
         return ""
     if not isinstance(value, str):
         raise ValidationFailed(f"{label} must be text.", fields={field: "not text"})
-    if not storable_text(value) or _CONTROL.search(value):
+    control = _CONTROL_BUT_NEWLINES if multiline else _CONTROL
+    if not storable_text(value) or control.search(value):
         raise ValidationFailed(
             f"{label} contains control characters.", fields={field: "invalid characters"}
         )
     value = value.strip()
+    if multiline:
+        value = "\n".join(line.strip() for line in value.splitlines() if line.strip())
     if len(value) > max_length:
         raise ValidationFailed(
             f"{label} is too long.", fields={field: f"at most {max_length} characters"}

@@ -24,13 +24,18 @@ Kind = Notification.Kind
 
 # Sections in the order a customer should read them.
 SECTION_ORDER = [
+    Kind.STATUS_LINK,
     Kind.CONFIRMATION,
     Kind.SHIPPED,
     Kind.ALLOCATED,
     Kind.DELAY,
     Kind.EARLIER,
     Kind.CANCELLED,
+    Kind.KEPT,
+    Kind.SHIPPING,
 ]
+# Sections that list every line of the order, not only the lines their facts name.
+WHOLE_ORDER = (Kind.CONFIRMATION, Kind.SHIPPING, Kind.STATUS_LINK)
 
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]+")
 
@@ -54,6 +59,9 @@ def _subjects() -> dict[str, str]:
         Kind.ALLOCATED: _("Order %(number)s is ready to ship"),
         Kind.SHIPPED: _("Order %(number)s has shipped"),
         Kind.CANCELLED: _("Order %(number)s: items cancelled"),
+        Kind.KEPT: _("Order %(number)s: thank you for waiting"),
+        Kind.SHIPPING: _("Order %(number)s: delivery choice changed"),
+        Kind.STATUS_LINK: _("Your link to order %(number)s"),
     }
 
 
@@ -65,6 +73,9 @@ def _titles() -> dict[str, str]:
         Kind.ALLOCATED: _("Ready to ship"),
         Kind.SHIPPED: _("On its way"),
         Kind.CANCELLED: _("Cancelled"),
+        Kind.KEPT: _("Thank you for waiting"),
+        Kind.SHIPPING: _("How we ship your order"),
+        Kind.STATUS_LINK: _("Your order status link"),
     }
 
 
@@ -134,6 +145,7 @@ class Section:
     entries: list[Entry] = field(default_factory=list)
     by_customer: bool = False
     tracking: str = ""
+    ship_complete: bool = False
 
 
 def _message_id(rows: list[Notification], domain: str) -> str:
@@ -192,7 +204,8 @@ def _order_email(rows: list[Notification]) -> tuple[str, dict[str, Any], str]:
         if not kind_rows:
             continue
         section = Section(kind=kind, title=titles[kind])
-        if kind == Kind.CONFIRMATION:
+        if kind in WHOLE_ORDER:
+            section.ship_complete = bool(kind_rows[-1].data.get("ship_complete"))
             section.entries = [
                 Entry(line=line, quantity=line.quantity, status=status_label(line))
                 for line in lines.values()

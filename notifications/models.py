@@ -53,6 +53,9 @@ class Notification(models.Model):
         SHIPPED = "shipped", "Shipped"
         CANCELLED = "cancelled", "Cancelled"
         BACK_IN_STOCK = "back_in_stock", "Back in stock"
+        SHIPPING = "shipping", "Delivery choice changed"
+        KEPT = "kept", "Keeps waiting"
+        STATUS_LINK = "status_link", "Status link"
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"

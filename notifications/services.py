@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import random
+import secrets
 import smtplib
 import threading
 from collections import defaultdict
@@ -32,7 +33,8 @@ from inventory import selectors
 from inventory.exceptions import AlertNotNeeded, ValidationFailed
 from inventory.models import Product
 from notifications.models import DelayAnswer, Notification, StockAlert
-from orders.models import Order, OrderLine
+from orders.lifecycle import recorded_actor
+from orders.models import Order, OrderEvent, OrderLine
 
 logger = logging.getLogger(__name__)
 
@@ -295,6 +297,41 @@ def shipped_notice(*, order: Order, shipment_id: int, tracking: str, lines: dict
     )
 
 
+def shipping_notice(*, order: Order, event_id: int) -> None:
+    """The order's delivery choice changed (`order.ship_complete` is the new one)."""
+    _outbox_add(
+        [
+            _order_row(
+                order,
+                Kind.SHIPPING,
+                f"{order.pk}:{event_id}",
+                {"ship_complete": order.ship_complete, "lines": []},
+            )
+        ]
+    )
+
+
+def kept_notice(*, order: Order, line: OrderLine, event_id: int) -> None:
+    """The customer answered a delay notice: they keep waiting for `line`."""
+    _outbox_add(
+        [_order_row(order, Kind.KEPT, f"{order.pk}:{event_id}", {"lines": [{"id": line.pk}]})]
+    )
+
+
+def status_link_notice(*, order: Order) -> None:
+    """Someone asked for the order's status link with its number and email address."""
+    _outbox_add(
+        [
+            _order_row(
+                order,
+                Kind.STATUS_LINK,
+                f"{order.pk}:{secrets.token_hex(8)}",
+                {"lines": []},
+            )
+        ]
+    )
+
+
 # Back-in-stock alerts -----------------------------------------------------------------------
 
 
@@ -529,6 +566,14 @@ def delay_answer(
         ):
             return previous
         quantity = 0
+        if answer == DelayAnswer.Answer.KEEP:
+            event = OrderEvent.objects.create(
+                order_id=line.order_id,
+                line=line,
+                kind=OrderEvent.Kind.KEPT_WAITING,
+                actor=recorded_actor(actor),
+            )
+            kept_notice(order=line.order, line=line, event_id=event.pk)
         if answer == DelayAnswer.Answer.CANCEL:
             cancelled = order_line_cancel(
                 line_id=line.pk,

@@ -4,6 +4,7 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
+from django.urls import reverse
 from django.utils import timezone
 
 from inventory.models import Product, Stock
@@ -34,6 +35,13 @@ class Order(models.Model):
     ship_complete = models.BooleanField(
         default=False, help_text="Ship everything together rather than what is ready now."
     )
+    address = models.TextField("street address", blank=True)
+    city = models.CharField(max_length=100, blank=True)
+    postal_code = models.CharField(max_length=20, blank=True)
+    country = models.CharField(max_length=100, blank=True)
+    phone = models.CharField(
+        max_length=32, blank=True, help_text="For the courier, if the customer gave one."
+    )
     priority = models.IntegerField(
         default=0,
         validators=[MinValueValidator(-1000), MaxValueValidator(1000)],
@@ -46,6 +54,17 @@ class Order(models.Model):
 
     def __str__(self) -> str:
         return self.number
+
+    def get_absolute_url(self) -> str:
+        return reverse("order-status", args=[self.number, self.token])
+
+    @property
+    def shipping_lines(self) -> list[str]:
+        """The address as it goes on the parcel, one line per entry."""
+        lines = [self.name, *self.address.splitlines()]
+        lines.append(" ".join(part for part in (self.postal_code, self.city) if part))
+        lines.append(self.country)
+        return [line.strip() for line in lines if line.strip()]
 
 
 class OrderLine(models.Model):
@@ -121,6 +140,8 @@ class OrderEvent(models.Model):
         PREORDERED = "preordered", "Pre-ordered"
         RELEASED = "released", "Released"
         PRIORITY_CHANGED = "priority", "Priority changed"
+        SHIPPING_CHANGED = "shipping", "Delivery choice changed"
+        KEPT_WAITING = "kept", "Chose to keep waiting"
         DEALLOCATED = "deallocated", "Allocation released"
         SHIPPED = "shipped", "Shipped"
         CANCELLED = "cancelled", "Cancelled"

@@ -6,7 +6,7 @@ import re
 import secrets
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import date
 from typing import Any
 
@@ -58,6 +58,27 @@ class LineRequest:
     quantity: int
 
 
+@dataclass(frozen=True)
+class ShippingAddress:
+    """Where the parcel goes. Orders from the API may come without one."""
+
+    address: str
+    city: str
+    postal_code: str
+    country: str
+    phone: str = ""
+
+
+def _check_shipping(shipping: ShippingAddress) -> ShippingAddress:
+    return ShippingAddress(
+        address=check_text(shipping.address, field="address", max_length=500, multiline=True),
+        city=check_text(shipping.city, field="city", max_length=100),
+        postal_code=check_text(shipping.postal_code, field="postal_code", max_length=20),
+        country=check_text(shipping.country, field="country", max_length=100),
+        phone=check_text(shipping.phone, field="phone", max_length=32, required=False),
+    )
+
+
 def _validate_order(
     *, email: object, name: object, locale: object, lines: Sequence[LineRequest]
 ) -> tuple[str, str, str, dict[str, Product]]:
@@ -82,6 +103,7 @@ def order_place(
     locale: str = Order.Locale.EN,
     ship_complete: bool = False,
     priority: int = 0,
+    shipping: ShippingAddress | None = None,
     actor: Any = None,
     today: date | None = None,
 ) -> Order:
@@ -94,6 +116,8 @@ def order_place(
     email, name, locale, products = _validate_order(
         email=email, name=name, locale=locale, lines=lines
     )
+    if shipping is not None:
+        shipping = _check_shipping(shipping)
     today = today or timezone.localdate()
     requested = [RequestedLine(products[line.sku].pk, line.quantity) for line in lines]
     # Supply outlook, read before the locks to keep them short: purchase orders and supplier
@@ -108,6 +132,7 @@ def order_place(
             locale=locale,
             ship_complete=bool(ship_complete),
             priority=priority,
+            shipping=shipping,
             requested=requested,
             lead_times=lead_times,
             incoming=incoming,
@@ -134,6 +159,7 @@ def _order_place_locked(
     locale: str,
     ship_complete: bool,
     priority: int,
+    shipping: ShippingAddress | None,
     requested: list[RequestedLine],
     lead_times: dict[int, int | None],
     incoming: dict[int, list[Incoming]],
@@ -169,7 +195,12 @@ def _order_place_locked(
     ahead = {pk: backordered.get(pk, 0) for pk in products}
 
     order = Order.objects.create(
-        email=email, name=name, locale=locale, ship_complete=ship_complete, priority=priority
+        email=email,
+        name=name,
+        locale=locale,
+        ship_complete=ship_complete,
+        priority=priority,
+        **(asdict(shipping) if shipping else {}),
     )
     lines = [
         OrderLine(
@@ -499,4 +530,65 @@ def order_priority_set(*, order_id: int, priority: int, actor: Any = None) -> Or
     )
     for product_id in waiting:
         enqueue_refresh(product_id, cause=EtaChange.Cause.QUEUE_CHANGED, detail=order.number)
+    return order
+
+
+def order_ship_complete_set(
+    *, order_id: int, ship_complete: bool, by_customer: bool = False, actor: Any = None
+) -> Order:
+    """Switch between shipping what is ready now and shipping everything together.
+
+    Allowed only while nothing of the order has shipped. Takes the product locks of the
+    order's lines, then its lines, as `shipment_create` does, so a shipment and a switch never
+    cross. The customer is told by email.
+    """
+    if not isinstance(ship_complete, bool):
+        raise ValidationFailed(
+            "Choose to ship together or as ready.", fields={"ship_complete": "invalid"}
+        )
+    with transaction.atomic():
+        product_ids = OrderLine.objects.filter(order_id=order_id).values_list(
+            "product_id", flat=True
+        )
+        lock_products(set(product_ids))
+        order = Order.objects.select_for_update().filter(pk=order_id).first()
+        if order is None:
+            raise ValidationFailed("Unknown order.", fields={"order": "unknown"})
+        lines = list(OrderLine.objects.select_for_update().filter(order=order).order_by("pk"))
+        if order.ship_complete == ship_complete:
+            return order
+        if any(line.shipped for line in lines):
+            raise NotShippable(
+                "Part of this order has shipped already, so how it ships can no longer change.",
+                fields={"ship_complete": "already shipping"},
+            )
+        if not any(line.outstanding for line in lines):
+            raise NotShippable(
+                "Nothing of this order is left to ship.",
+                fields={"ship_complete": "nothing to ship"},
+            )
+        order.ship_complete = ship_complete
+        order.save(update_fields=["ship_complete"])
+        who = "customer" if by_customer else "staff"
+        choice = "ship everything together" if ship_complete else "ship what is ready now"
+        event = OrderEvent.objects.create(
+            order=order,
+            kind=OrderEvent.Kind.SHIPPING_CHANGED,
+            message=f"Changed by {who} to {choice}",
+            actor=recorded_actor(actor),
+        )
+        notices.shipping_notice(order=order, event_id=event.pk)
+    return order
+
+
+@transaction.atomic
+def order_locale_set(*, order_id: int, locale: object) -> Order:
+    """The language of the order's pages and of every email after this one."""
+    locale = check_locale(locale)
+    order = Order.objects.select_for_update().filter(pk=order_id).first()
+    if order is None:
+        raise ValidationFailed("Unknown order.", fields={"order": "unknown"})
+    if order.locale != locale:
+        order.locale = locale
+        order.save(update_fields=["locale"])
     return order

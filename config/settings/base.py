@@ -263,3 +263,14 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": "INFO"},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# The storefront: the shop's name on its pages, and how prices are written (`Rp450.000`).
+BACKORDER_SHOP_NAME = env("BACKORDER_SHOP_NAME", default="Backorder shop")
+BACKORDER_CURRENCY_SYMBOL = env("BACKORDER_CURRENCY_SYMBOL", default="Rp")
+BACKORDER_CURRENCY_DECIMALS = env.int("BACKORDER_CURRENCY_DECIMALS", default=2)
+# Products per catalogue page.
+BACKORDER_CATALOGUE_PAGE_SIZE = env.int("BACKORDER_CATALOGUE_PAGE_SIZE", default=24)
+# Order lookup (`/orders/lookup/`): status-link emails asked for per client address and per
+# email address, per hour.
+BACKORDER_LOOKUP_IP_RATE = env.int("BACKORDER_LOOKUP_IP_RATE", default=20)
+BACKORDER_LOOKUP_EMAIL_RATE = env.int("BACKORDER_LOOKUP_EMAIL_RATE", default=5)

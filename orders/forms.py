@@ -1,0 +1,130 @@
+"""Forms of the customer pages: every field labelled, every error in the shopper's language."""
+
+from __future__ import annotations
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from inventory.services import MAX_QUANTITY
+
+
+class QuantityForm(forms.Form):
+    quantity = forms.IntegerField(
+        label=_("Quantity"),
+        min_value=1,
+        max_value=MAX_QUANTITY,
+        initial=1,
+        widget=forms.NumberInput(attrs={"inputmode": "numeric", "size": 4}),
+    )
+
+
+class CartLineForm(forms.Form):
+    """A new quantity for a cart line; 0 removes it."""
+
+    sku = forms.CharField(max_length=64, widget=forms.HiddenInput)
+    quantity = forms.IntegerField(
+        label=_("Quantity"),
+        min_value=0,
+        max_value=MAX_QUANTITY,
+        widget=forms.NumberInput(attrs={"inputmode": "numeric", "size": 4}),
+    )
+
+
+class CheckoutForm(forms.Form):
+    email = forms.EmailField(
+        label=_("Email"),
+        max_length=254,
+        help_text=_("We send your confirmation and every change of date here."),
+        widget=forms.EmailInput(attrs={"autocomplete": "email"}),
+    )
+    name = forms.CharField(
+        label=_("Full name"),
+        max_length=200,
+        widget=forms.TextInput(attrs={"autocomplete": "name"}),
+    )
+    address = forms.CharField(
+        label=_("Street address"),
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 3, "autocomplete": "street-address"}),
+    )
+    city = forms.CharField(
+        label=_("City"),
+        max_length=100,
+        widget=forms.TextInput(attrs={"autocomplete": "address-level2"}),
+    )
+    postal_code = forms.CharField(
+        label=_("Postal code"),
+        max_length=20,
+        widget=forms.TextInput(attrs={"autocomplete": "postal-code", "size": 10}),
+    )
+    country = forms.CharField(
+        label=_("Country"),
+        max_length=100,
+        initial="Indonesia",
+        widget=forms.TextInput(attrs={"autocomplete": "country-name"}),
+    )
+    phone = forms.CharField(
+        label=_("Phone (optional, for the courier)"),
+        max_length=32,
+        required=False,
+        widget=forms.TextInput(attrs={"autocomplete": "tel", "inputmode": "tel"}),
+    )
+    ship_complete = forms.TypedChoiceField(
+        label=_("When items are ready at different times"),
+        choices=[
+            ("0", _("Ship what is ready now, the rest when it arrives")),
+            ("1", _("Ship everything together, in one parcel")),
+        ],
+        coerce=lambda value: value == "1",
+        initial="0",
+        widget=forms.RadioSelect,
+    )
+    checkout_key = forms.CharField(max_length=64, widget=forms.HiddenInput)
+    shown = forms.CharField(max_length=64, widget=forms.HiddenInput, required=False)
+
+
+class CancelForm(forms.Form):
+    quantity = forms.IntegerField(
+        label=_("Units to cancel"),
+        min_value=1,
+        max_value=MAX_QUANTITY,
+        widget=forms.NumberInput(attrs={"inputmode": "numeric", "size": 4}),
+    )
+
+
+class ShippingChoiceForm(forms.Form):
+    ship_complete = forms.TypedChoiceField(
+        label=_("How should we ship?"),
+        choices=[
+            ("0", _("Ship what is ready now, the rest when it arrives")),
+            ("1", _("Ship everything together, in one parcel")),
+        ],
+        coerce=lambda value: value == "1",
+        widget=forms.RadioSelect,
+    )
+
+
+class LanguageForm(forms.Form):
+    locale = forms.ChoiceField(label=_("Language"), choices=[("en", "English"), ("id", "Bahasa Indonesia")])
+
+
+class LookupForm(forms.Form):
+    number = forms.CharField(
+        label=_("Order number"),
+        max_length=32,
+        help_text=_("As in your confirmation email, like BO-ABCD-2345."),
+        widget=forms.TextInput(attrs={"autocapitalize": "characters", "spellcheck": "false"}),
+    )
+    email = forms.EmailField(
+        label=_("Email used for the order"),
+        max_length=254,
+        widget=forms.EmailInput(attrs={"autocomplete": "email"}),
+    )
+
+
+class AlertForm(forms.Form):
+    email = forms.EmailField(
+        label=_("Your email"),
+        max_length=254,
+        widget=forms.EmailInput(attrs={"autocomplete": "email"}),
+    )
