@@ -28,3 +28,27 @@ def order_detail(request: HttpRequest, number: str, token: str) -> HttpResponse:
                 "eta": order_eta(lines),
             },
         )
+
+
+def cart(request: HttpRequest) -> HttpResponse:
+    raise NotImplementedError
+
+
+def cart_add(request: HttpRequest) -> HttpResponse:
+    raise NotImplementedError
+
+
+def checkout(request: HttpRequest) -> HttpResponse:
+    raise NotImplementedError
+
+
+def order_line_cancel(request: HttpRequest, number: str, token: str, line_id: int) -> HttpResponse:
+    raise NotImplementedError
+
+
+def order_shipping(request: HttpRequest, number: str, token: str) -> HttpResponse:
+    raise NotImplementedError
+
+
+def order_language(request: HttpRequest, number: str, token: str) -> HttpResponse:
+    raise NotImplementedError
