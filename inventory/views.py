@@ -2,16 +2,132 @@
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse
+from django.conf import settings
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import get_language
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST, require_safe
+
+from inventory.exceptions import AlertNotNeeded
+from inventory.models import Product
+from inventory.selectors import availability_quotes
+from inventory.services import storable_text
+from notifications.services import stock_alert_subscribe
+from orders.cart import Cart, CartRow, ready_date, refusal_message
+from orders.forms import AlertForm, QuantityForm
 
 
+def _product(sku: str) -> Product:
+    product = Product.objects.filter(sku=sku).first() if storable_text(sku) else None
+    if product is None:
+        raise Http404("No such product.")
+    return product
+
+
+def customer_locale() -> str:
+    """The page's language as an order locale."""
+    return "id" if (get_language() or "").startswith("id") else "en"
+
+
+def alert_offered(product: Product, status: str, code: str) -> bool:
+    """Whether "tell me when it's back" makes sense: a sold-out product that refuses orders."""
+    return (
+        status == "unavailable"
+        and code == "out_of_stock"
+        and product.backorder_policy == Product.BackorderPolicy.DENY
+    )
+
+
+@require_safe
 def catalogue(request: HttpRequest) -> HttpResponse:
-    raise NotImplementedError
+    """Every product with its availability for one unit: a fixed number of queries a page."""
+    paginator = Paginator(
+        Product.objects.order_by("name", "pk"), settings.BACKORDER_CATALOGUE_PAGE_SIZE
+    )
+    page = paginator.get_page(request.GET.get("page"))
+    products = list(page.object_list)
+    quotes = availability_quotes(wanted=[(product, 1) for product in products])
+    items = [
+        {
+            "product": product,
+            "quote": quotes[product.pk],
+            "alert": alert_offered(product, quotes[product.pk].status, quotes[product.pk].code),
+        }
+        for product in products
+    ]
+    return render(request, "inventory/catalogue.html", {"page": page, "items": items})
 
 
+def _product_page(
+    request: HttpRequest,
+    product: Product,
+    *,
+    quantity: int = 1,
+    form: QuantityForm | None = None,
+    alert_form: AlertForm | None = None,
+    error: str = "",
+    status: int = 200,
+) -> HttpResponse:
+    cart = Cart(request.session)
+    in_cart = cart.quantity(product.sku)
+    quotes = availability_quotes(wanted=[(product, quantity)])
+    one = (
+        quotes[product.pk]
+        if quantity == 1
+        else availability_quotes(wanted=[(product, 1)])[product.pk]
+    )
+    quote = quotes[product.pk]
+    return render(
+        request,
+        "inventory/product.html",
+        {
+            "product": product,
+            "quote": quote,
+            "badge": one,
+            "form": form or QuantityForm(initial={"quantity": quantity}),
+            "alert": alert_offered(product, one.status, one.code),
+            "alert_form": alert_form or AlertForm(),
+            "in_cart": in_cart,
+            "error": error,
+            "refusal": refusal_message(CartRow(product, quantity, quote)),
+            "ready_date": ready_date(),
+        },
+        status=status,
+    )
+
+
+@require_safe
 def product_detail(request: HttpRequest, sku: str) -> HttpResponse:
-    raise NotImplementedError
+    """The product, its badge, and the quote for the quantity asked (`?quantity=`)."""
+    product = _product(sku)
+    if "quantity" in request.GET:
+        form = QuantityForm(request.GET)
+        if not form.is_valid():
+            return _product_page(request, product, form=form, status=400)
+        return _product_page(request, product, quantity=form.cleaned_data["quantity"], form=form)
+    return _product_page(request, product)
 
 
+@require_POST
 def stock_alert(request: HttpRequest, sku: str) -> HttpResponse:
-    raise NotImplementedError
+    """Sign up for the back-in-stock email of a sold-out product."""
+    product = _product(sku)
+    form = AlertForm(request.POST)
+    if not form.is_valid():
+        return _product_page(request, product, alert_form=form, status=400)
+    try:
+        stock_alert_subscribe(
+            product=product, email=form.cleaned_data["email"], locale=customer_locale()
+        )
+    except AlertNotNeeded:
+        messages.info(request, _("Good news: this product can be ordered now."))
+    else:
+        messages.success(
+            request,
+            _("Thank you. We will email %(email)s once %(product)s is back in stock.")
+            % {"email": form.cleaned_data["email"], "product": product.name},
+        )
+    return redirect("product", sku=product.sku)

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import translation
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from inventory.exceptions import BackorderError
 from notifications import services
 from notifications.models import DelayAnswer, Notification
+from orders.models import OrderLine
 from orders.selectors import order_for_customer
 
 
@@ -39,6 +42,9 @@ def delay_answer(
             except BackorderError as refused:
                 error = refused.message
             else:
+                if request.POST.get("return") == "status":
+                    messages.success(request, _answered_message(request.POST["answer"], line))
+                    return redirect(order.get_absolute_url())
                 return redirect(request.path)
         answer = DelayAnswer.objects.filter(notification=notification, line=line).first()
         fact = next(f for f in notification.data["lines"] if f["id"] == line_id)
@@ -55,3 +61,14 @@ def delay_answer(
             },
             status=400 if error else 200,
         )
+
+
+def _answered_message(answer: str, line: OrderLine) -> str:
+    if answer == DelayAnswer.Answer.CANCEL:
+        return _(
+            "The backordered %(product)s is cancelled. We have emailed you a confirmation."
+        ) % {"product": line.product.name}
+    return _(
+        "Thank you for waiting. %(product)s keeps its place in the queue; we have emailed you"
+        " a confirmation."
+    ) % {"product": line.product.name}

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import date, timedelta
+from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.sessions.backends.base import SessionBase
@@ -36,7 +37,7 @@ class Cart:
         self.items: dict[str, int] = {}
         if isinstance(stored, dict):
             for sku, quantity in stored.items():
-                if isinstance(sku, str) and isinstance(quantity, int) and 0 < quantity:
+                if isinstance(sku, str) and isinstance(quantity, int) and quantity > 0:
                     self.items[sku] = min(quantity, MAX_QUANTITY)
 
     def __len__(self) -> int:
@@ -70,6 +71,11 @@ class Cart:
         self.session.modified = True
 
 
+def ready_date(today: date | None = None) -> date:
+    """When units in stock leave: today plus the handling time."""
+    return (today or timezone.localdate()) + timedelta(days=settings.BACKORDER_HANDLING_DAYS)
+
+
 @dataclass(frozen=True)
 class CartRow:
     product: Product
@@ -77,7 +83,7 @@ class CartRow:
     quote: Quote
 
     @property
-    def total(self):  # type: ignore[no-untyped-def]
+    def total(self) -> Decimal:
         return self.product.price * self.quantity
 
     @property
@@ -95,8 +101,8 @@ class CartView:
     today: date
 
     @property
-    def total(self):  # type: ignore[no-untyped-def]
-        return sum((row.total for row in self.rows), start=0)
+    def total(self) -> Decimal:
+        return sum((row.total for row in self.rows), start=Decimal(0))
 
     @property
     def refused(self) -> list[CartRow]:
@@ -104,8 +110,7 @@ class CartView:
 
     @property
     def ready_date(self) -> date:
-        """When units in stock leave: today plus the handling time."""
-        return self.today + timedelta(days=settings.BACKORDER_HANDLING_DAYS)
+        return ready_date(self.today)
 
     @property
     def ships_now(self) -> list[CartRow]:
@@ -128,14 +133,13 @@ class CartView:
         """Ship-now and ship-together differ only if some units are ready and some wait."""
         return bool(self.ships_now) and bool(self.waiting)
 
-    def fingerprint(self, ship_complete: bool) -> str:
+    def fingerprint(self) -> str:
         """What the shopper was shown: placing the order checks nothing has changed since."""
         facts = [
             f"{row.product.sku}:{row.quantity}:{row.quote.status}:{row.quote.from_stock}:"
             f"{row.quote.backordered}:{row.quote.eta}:{row.product.price}"
             for row in self.rows
         ]
-        facts.append(f"together:{ship_complete}")
         return hashlib.sha256("|".join(facts).encode()).hexdigest()[:32]
 
 
@@ -156,7 +160,9 @@ def cart_view(cart: Cart, *, today: date | None = None) -> CartView:
 
 def refusal_message(row: CartRow) -> str:
     """Why the shop cannot take this line as it stands, and what would work, in the
-    shopper's language."""
+    shopper's language ("" when it can)."""
+    if row.quote.status != "unavailable":
+        return ""
     quote, product = row.quote, row.product
     available = quote.available
     if quote.code == "not_released":

@@ -105,10 +105,19 @@ class ShippingChoiceForm(forms.Form):
 
 
 class LanguageForm(forms.Form):
-    locale = forms.ChoiceField(label=_("Language"), choices=[("en", "English"), ("id", "Bahasa Indonesia")])
+    locale = forms.ChoiceField(
+        label=_("Language"), choices=[("en", "English"), ("id", "Bahasa Indonesia")]
+    )
 
 
 class LookupForm(forms.Form):
+    """An order number and the email address it was placed with, both normalised.
+
+    The number is taken in any case, with or without its dashes, with spaces, and comes out
+    as the order's own `BO-ABCD-2345`; the email comes out trimmed and lower-case. Neither
+    check looks at the orders: an error says nothing about whether one exists.
+    """
+
     number = forms.CharField(
         label=_("Order number"),
         max_length=32,
@@ -120,6 +129,17 @@ class LookupForm(forms.Form):
         max_length=254,
         widget=forms.EmailInput(attrs={"autocomplete": "email"}),
     )
+
+    def clean_number(self) -> str:
+        # Whatever a phone or mail client puts between the groups (spaces, dashes, a
+        # non-breaking hyphen) is dropped; only the letters and digits decide.
+        compact = "".join(char for char in self.cleaned_data["number"].upper() if char.isalnum())
+        if not (len(compact) == 10 and compact.isascii() and compact.startswith("BO")):
+            raise forms.ValidationError(_("Order numbers look like BO-ABCD-2345."), code="invalid")
+        return f"{compact[:2]}-{compact[2:6]}-{compact[6:]}"
+
+    def clean_email(self) -> str:
+        return str(self.cleaned_data["email"]).lower()
 
 
 class AlertForm(forms.Form):

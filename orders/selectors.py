@@ -6,13 +6,14 @@ import secrets
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
 from django.conf import settings
 from django.db.models import Count, F, Prefetch, Q, QuerySet
 from django.http import Http404
 
 from inventory.models import Product
-from orders.models import EtaChange, Order, OrderLine
+from orders.models import EtaChange, Order, OrderEvent, OrderLine, Shipment, ShipmentLine
 
 OPEN_STATUSES = (
     OrderLine.Status.ALLOCATED,
@@ -160,3 +161,154 @@ def order_for_customer(number: str, token: str) -> Order:
     if order is None or not secrets.compare_digest(order.token.encode(), token.encode()):
         raise Http404("No such order.")
     return order
+
+
+# The customer's order page -------------------------------------------------------------------
+
+# Events staff need and customers do not.
+INTERNAL_EVENTS = ("priority", "deallocated")
+# ETA moves the timeline tells as events of their own (placed, shipped, cancelled).
+ETA_CAUSES_SHOWN_AS_EVENTS = ("placed", "shipped", "cancelled")
+
+
+@dataclass
+class DelayQuestion:
+    """An unanswered delay notice about a line: keep waiting, or cancel."""
+
+    notification_id: int
+    previous_eta: date | None
+
+
+@dataclass
+class LineView:
+    line: OrderLine
+    delay: DelayQuestion | None = None
+    kept_waiting: bool = False
+
+    @property
+    def moved(self) -> bool:
+        """The current ETA is not the date first promised."""
+        return (
+            self.line.first_promised_eta is not None
+            and self.line.eta != self.line.first_promised_eta
+            and self.line.status not in ("shipped", "cancelled")
+        )
+
+
+@dataclass
+class TimelineEntry:
+    at: Any
+    kind: str
+    """An `OrderEvent.Kind`, or "eta" for a move of a line's ETA."""
+    product: str = ""
+    quantity: int | None = None
+    previous: date | None = None
+    eta: date | None = None
+    cause: str = ""
+    detail: str = ""
+    together: bool = False
+
+
+@dataclass
+class ShipmentView:
+    shipment: Any
+    lines: list[tuple[OrderLine, int]]
+
+
+@dataclass
+class OrderPage:
+    status: str
+    eta: date | None
+    lines: list[LineView]
+    timeline: list[TimelineEntry]
+    shipments: list[ShipmentView]
+    can_change_shipping: bool
+
+
+def order_page(order: Order) -> OrderPage:
+    """Everything the customer's order page shows, for an order from `order_for_customer`
+    (lines and products prefetched): six more queries, however long the order."""
+    from notifications.models import DelayAnswer, Notification
+
+    lines = list(order.lines.all())
+    by_id = {line.pk: line for line in lines}
+    timeline: list[TimelineEntry] = []
+    events = OrderEvent.objects.filter(order=order).exclude(kind__in=INTERNAL_EVENTS)
+    for event in events.order_by("created_at", "pk"):
+        line = by_id.get(event.line_id) if event.line_id else None
+        timeline.append(
+            TimelineEntry(
+                at=event.created_at,
+                kind=event.kind,
+                product=line.product.name if line else "",
+                quantity=event.quantity,
+                # Staff write the reason for a cancellation; show it, not system wording.
+                detail=event.message if event.actor_id or event.kind == "shipped" else "",
+                together=event.status_after == "together",
+            )
+        )
+    last_move: dict[int, TimelineEntry] = {}
+    changes = EtaChange.objects.filter(order=order).exclude(cause__in=ETA_CAUSES_SHOWN_AS_EVENTS)
+    for change in changes.order_by("created_at", "pk"):
+        line = by_id[change.line_id]
+        previous = last_move.get(line.pk)
+        if previous is not None and previous.cause == change.cause == EtaChange.Cause.DAY_ROLLOVER:
+            # A date that slides a day at a time is one story, not one entry a day.
+            previous.eta, previous.at = change.eta, change.created_at
+            continue
+        entry = TimelineEntry(
+            at=change.created_at,
+            kind="eta",
+            product=line.product.name,
+            previous=change.previous,
+            eta=change.eta,
+            cause=change.cause,
+        )
+        last_move[line.pk] = entry
+        timeline.append(entry)
+    timeline.sort(key=lambda entry: entry.at)
+
+    shipments = []
+    shipment_lines: dict[int, list[tuple[OrderLine, int]]] = defaultdict(list)
+    for shipment_line in ShipmentLine.objects.filter(shipment__order=order).order_by("pk"):
+        shipment_lines[shipment_line.shipment_id].append(
+            (by_id[shipment_line.order_line_id], shipment_line.quantity)
+        )
+    for shipment in Shipment.objects.filter(order=order).order_by("created_at", "pk"):
+        merged: dict[int, int] = defaultdict(int)
+        for line, quantity in shipment_lines[shipment.pk]:
+            merged[line.pk] += quantity
+        shipments.append(
+            ShipmentView(shipment, [(by_id[pk], quantity) for pk, quantity in merged.items()])
+        )
+
+    views = {line.pk: LineView(line) for line in lines}
+    answered = {
+        (notification_id, line_id): answer
+        for notification_id, line_id, answer in DelayAnswer.objects.filter(
+            notification__order=order
+        ).values_list("notification_id", "line_id", "answer")
+    }
+    notices = Notification.objects.filter(order=order, kind=Notification.Kind.DELAY)
+    for notice in notices.order_by("created_at", "pk").only("pk", "data", "created_at"):
+        for fact in notice.data.get("lines", []):
+            view = views.get(fact.get("id"))
+            if view is None:
+                continue
+            answer = answered.get((notice.pk, view.line.pk))
+            view.kept_waiting = answer == "keep" or (view.kept_waiting and answer is None)
+            view.delay = None
+            if answer is None and view.line.backordered:
+                previous = fact.get("previous_eta")
+                view.delay = DelayQuestion(
+                    notice.pk, date.fromisoformat(previous) if previous else None
+                )
+    return OrderPage(
+        status=order_status(lines),
+        eta=order_eta(lines),
+        lines=list(views.values()),
+        timeline=timeline,
+        shipments=shipments,
+        can_change_shipping=not any(line.shipped for line in lines)
+        and any(line.outstanding for line in lines),
+    )

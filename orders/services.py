@@ -574,6 +574,8 @@ def order_ship_complete_set(
         event = OrderEvent.objects.create(
             order=order,
             kind=OrderEvent.Kind.SHIPPING_CHANGED,
+            status_before="as_ready" if ship_complete else "together",
+            status_after="together" if ship_complete else "as_ready",
             message=f"Changed by {who} to {choice}",
             actor=recorded_actor(actor),
         )

@@ -1,54 +1,369 @@
-"""Customer pages of an order, reached only through its unguessable status link."""
+"""Customer pages: the cart, checkout, and each order's status page with its self-service.
+
+An order's pages are reached only through its unguessable status link
+(`order_for_customer`); every change goes through the same services staff use, as a POST
+with CSRF protection, and is confirmed on the page and by email.
+"""
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
-from django.utils import translation
-from django.views.decorators.http import require_safe
+import hashlib
+import json
+import secrets
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
 
-from notifications.emails import status_label
-from orders.selectors import order_eta, order_for_customer, order_status
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import translation
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
+
+from inventory.exceptions import BackorderError, OrderRefused
+from inventory.models import Product
+from inventory.selectors import availability_quotes
+from inventory.services import storable_text
+from inventory.views import _product_page, customer_locale
+from orders import selectors, services
+from orders.cart import Cart, CartRow, cart_view, refusal_message
+from orders.forms import (
+    CancelForm,
+    CartLineForm,
+    CheckoutForm,
+    LanguageForm,
+    QuantityForm,
+    ShippingChoiceForm,
+)
+from orders.models import Order
+
+# The cart and checkout -----------------------------------------------------------------------
+
+
+def _cart_page(
+    request: HttpRequest,
+    cart: Cart,
+    *,
+    template: str = "orders/cart.html",
+    status: int = 200,
+    **context: Any,
+) -> HttpResponse:
+    view = cart_view(cart)
+    refusals = {row.product.sku: refusal_message(row) for row in view.rows}
+    rows = [
+        {
+            "row": row,
+            "form": CartLineForm(initial={"sku": row.product.sku, "quantity": row.quantity}),
+            "refusal": refusals[row.product.sku],
+        }
+        for row in view.rows
+    ]
+    if view.missing:
+        messages.warning(
+            request, _("Some items are no longer sold and have been taken out of your cart.")
+        )
+    return render(
+        request,
+        template,
+        {"cart": view, "rows": rows, "ready_date": view.ready_date, **context},
+        status=status,
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def cart(request: HttpRequest) -> HttpResponse:
+    """The cart, quoted now. A POST sets one line's quantity (0 removes it)."""
+    basket = Cart(request.session)
+    if request.method == "POST":
+        form = CartLineForm(request.POST)
+        if not form.is_valid() or form.cleaned_data["sku"] not in basket.items:
+            error = _("Enter a whole number of at least 0 for the quantity.")
+            if form.is_valid():
+                error = _("That item is not in your cart.")
+            return _cart_page(request, basket, status=400, error=error)
+        sku, quantity = form.cleaned_data["sku"], form.cleaned_data["quantity"]
+        basket.set(sku, quantity)
+        if quantity == 0:
+            messages.success(request, _("Removed from your cart."))
+        else:
+            messages.success(request, _("Quantity updated."))
+        return redirect("cart")
+    return _cart_page(request, basket)
+
+
+@require_POST
+def cart_add(request: HttpRequest) -> HttpResponse:
+    """Add units of a product, if the shop can take the new total; otherwise the product
+    page explains why, and the cart is left as it was."""
+    sku = request.POST.get("sku", "")
+    product = Product.objects.filter(sku=sku).first() if storable_text(sku) else None
+    if product is None:
+        messages.error(request, _("That product is no longer sold."))
+        return redirect("catalogue")
+    form = QuantityForm(request.POST)
+    if not form.is_valid():
+        return _product_page(request, product, form=form, status=400)
+    basket = Cart(request.session)
+    if not basket.can_add(product.sku):
+        return _product_page(
+            request,
+            product,
+            form=form,
+            error=_("Your cart is full: place this order first, or remove something."),
+            status=422,
+        )
+    total = basket.quantity(product.sku) + form.cleaned_data["quantity"]
+    quote = availability_quotes(wanted=[(product, total)])[product.pk]
+    if quote.status == "unavailable":
+        reason = refusal_message(CartRow(product, total, quote))
+        if basket.quantity(product.sku):
+            reason = (
+                ngettext(
+                    "You already have %(count)d in your cart. ",
+                    "You already have %(count)d in your cart. ",
+                    basket.quantity(product.sku),
+                )
+                % {"count": basket.quantity(product.sku)}
+                + reason
+            )
+        return _product_page(
+            request,
+            product,
+            quantity=form.cleaned_data["quantity"],
+            form=form,
+            error=reason,
+            status=422,
+        )
+    basket.set(product.sku, total)
+    messages.success(
+        request,
+        _("Added %(count)d of %(product)s to your cart.")
+        % {"count": form.cleaned_data["quantity"], "product": product.name},
+    )
+    return redirect("cart")
+
+
+def _checkout_fingerprint(basket: Cart, data: dict[str, Any]) -> str:
+    payload = {"cart": basket.items, **{k: str(v) for k, v in data.items() if k != "shown"}}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+@require_http_methods(["GET", "POST"])
+def checkout(request: HttpRequest) -> HttpResponse:
+    """Details, delivery choice, and what ships when, before anything is ordered.
+
+    Placing the order checks that what the shopper was shown still holds; if stock moved in
+    the meantime the page shows the new picture instead of placing an order on old facts. The
+    form's one-off key makes a double submit place one order.
+    """
+    basket = Cart(request.session)
+    if not basket.items:
+        messages.info(request, _("Your cart is empty."))
+        return redirect("cart")
+    view = cart_view(basket)
+    if request.method == "GET":
+        form = CheckoutForm(
+            initial={"checkout_key": secrets.token_urlsafe(24), "shown": view.fingerprint()}
+        )
+        return _cart_page(request, basket, template="orders/checkout.html", form=form)
+
+    form = CheckoutForm(request.POST)
+    if not form.is_valid():
+        return _cart_page(request, basket, template="orders/checkout.html", form=form, status=400)
+    data = form.cleaned_data
+    fresh = view.fingerprint()
+
+    def again(message: str, status: int) -> HttpResponse:
+        refreshed = request.POST.copy()
+        refreshed["shown"] = fresh
+        return _cart_page(
+            request,
+            basket,
+            template="orders/checkout.html",
+            form=CheckoutForm(refreshed),
+            error=message,
+            status=status,
+        )
+
+    if view.refused:
+        return again(_("Some items cannot be ordered as they are: see below."), 422)
+    if data["shown"] != fresh:
+        return again(
+            _(
+                "Stock or dates changed while you were checking out. Please look at the dates"
+                " below again; nothing has been ordered yet."
+            ),
+            409,
+        )
+    ship_complete = data["ship_complete"] if view.offers_choice else False
+    try:
+        order, _created = services.order_place_once(
+            idempotency_key=f"checkout:{data['checkout_key']}",
+            fingerprint=_checkout_fingerprint(basket, data),
+            email=data["email"],
+            name=data["name"],
+            locale=customer_locale(),
+            ship_complete=ship_complete,
+            shipping=services.ShippingAddress(
+                address=data["address"],
+                city=data["city"],
+                postal_code=data["postal_code"],
+                country=data["country"],
+                phone=data["phone"],
+            ),
+            lines=[services.LineRequest(row.product.sku, row.quantity) for row in view.rows],
+        )
+    except OrderRefused:
+        return again(_("Some items cannot be ordered as they are: see below."), 422)
+    except BackorderError as refused:
+        return again(refused.message, refused.status)
+    basket.clear()
+    with translation.override(order.locale):
+        messages.success(
+            request,
+            _(
+                "Thank you! Order %(number)s is placed. We have emailed the confirmation to"
+                " %(email)s."
+            )
+            % {"number": order.number, "email": order.email},
+        )
+    return redirect(order.get_absolute_url())
+
+
+# The order status page -----------------------------------------------------------------------
+
+
+def customer_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """The order's pages: found only by number and token, in the order's language, never
+    cached or indexed."""
+
+    @wraps(view)
+    def page(request: HttpRequest, number: str, token: str, **kwargs: Any) -> HttpResponse:
+        order = selectors.order_for_customer(number, token)
+        with translation.override(order.locale):
+            response = view(request, order, **kwargs)
+        response["X-Robots-Tag"] = "noindex, nofollow"
+        return response
+
+    return never_cache(page)
 
 
 @require_safe
-def order_detail(request: HttpRequest, number: str, token: str) -> HttpResponse:
-    order = order_for_customer(number, token)
-    lines = list(order.lines.all())
-    with translation.override(order.locale):
-        for line in lines:
-            line.label = status_label(line)  # type: ignore[attr-defined]
-        return render(
+@customer_page
+def order_detail(request: HttpRequest, order: Order) -> HttpResponse:
+    return _status_page(request, order)
+
+
+def _status_page(
+    request: HttpRequest, order: Order, *, status: int = 200, **context: Any
+) -> HttpResponse:
+    page = selectors.order_page(order)
+    return render(
+        request,
+        "orders/status.html",
+        {
+            "order": order,
+            "page": page,
+            "shipping_form": ShippingChoiceForm(
+                initial={"ship_complete": "1" if order.ship_complete else "0"}
+            ),
+            "language_form": LanguageForm(initial={"locale": order.locale}),
+            **context,
+        },
+        status=status,
+    )
+
+
+def _done(request: HttpRequest, order: Order, message: str) -> HttpResponse:
+    messages.success(request, message)
+    return redirect(order.get_absolute_url())
+
+
+@require_POST
+@customer_page
+def order_line_cancel(request: HttpRequest, order: Order, line_id: int) -> HttpResponse:
+    """Cancel backordered or pre-ordered units of a line (never allocated or shipped ones)."""
+    line = next((line for line in order.lines.all() if line.pk == line_id), None)
+    if line is None:
+        return _status_page(request, order, status=404, error=_("That item is not in this order."))
+    form = CancelForm(request.POST)
+    if not form.is_valid():
+        return _status_page(
             request,
-            "orders/status.html",
-            {
-                "order": order,
-                "lines": lines,
-                "status": order_status(lines),
-                "eta": order_eta(lines),
-            },
+            order,
+            status=400,
+            error=_("Enter how many units to cancel, as a whole number."),
+            error_line=line.pk,
         )
+    quantity = form.cleaned_data["quantity"]
+    if quantity > line.backordered:
+        return _status_page(
+            request,
+            order,
+            status=409,
+            error=ngettext(
+                "Only %(count)d unit of %(product)s can still be cancelled: the rest is in stock"
+                " for you or on its way.",
+                "Only %(count)d units of %(product)s can still be cancelled: the rest is in"
+                " stock for you or on its way.",
+                line.backordered,
+            )
+            % {"count": line.backordered, "product": line.product.name},
+            error_line=line.pk,
+        )
+    try:
+        services.order_line_cancel(line_id=line.pk, quantity=quantity, by_customer=True)
+    except BackorderError as refused:
+        return _status_page(request, order, status=refused.status, error=refused.message)
+    return _done(
+        request,
+        order,
+        ngettext(
+            "Cancelled %(count)d of %(product)s. We have emailed you a confirmation.",
+            "Cancelled %(count)d of %(product)s. We have emailed you a confirmation.",
+            quantity,
+        )
+        % {"count": quantity, "product": line.product.name},
+    )
 
 
-def cart(request: HttpRequest) -> HttpResponse:
-    raise NotImplementedError
+@require_POST
+@customer_page
+def order_shipping(request: HttpRequest, order: Order) -> HttpResponse:
+    """Switch between shipping what is ready now and shipping everything together."""
+    form = ShippingChoiceForm(request.POST)
+    if not form.is_valid():
+        return _status_page(request, order, status=400, error=_("Choose how we should ship."))
+    try:
+        services.order_ship_complete_set(
+            order_id=order.pk, ship_complete=form.cleaned_data["ship_complete"], by_customer=True
+        )
+    except BackorderError as refused:
+        message = refused.message
+        if refused.fields.get("ship_complete") == "already shipping":
+            message = _("Part of this order has shipped, so how it ships can no longer change.")
+        return _status_page(request, order, status=refused.status, error=message)
+    if form.cleaned_data["ship_complete"]:
+        message = _("Done: we will ship everything together. We have emailed you a confirmation.")
+    else:
+        message = _(
+            "Done: we will ship each item as soon as it is ready. We have emailed you a"
+            " confirmation."
+        )
+    return _done(request, order, message)
 
 
-def cart_add(request: HttpRequest) -> HttpResponse:
-    raise NotImplementedError
-
-
-def checkout(request: HttpRequest) -> HttpResponse:
-    raise NotImplementedError
-
-
-def order_line_cancel(request: HttpRequest, number: str, token: str, line_id: int) -> HttpResponse:
-    raise NotImplementedError
-
-
-def order_shipping(request: HttpRequest, number: str, token: str) -> HttpResponse:
-    raise NotImplementedError
-
-
-def order_language(request: HttpRequest, number: str, token: str) -> HttpResponse:
-    raise NotImplementedError
+@require_POST
+@customer_page
+def order_language(request: HttpRequest, order: Order) -> HttpResponse:
+    """The language of this order's pages and emails."""
+    form = LanguageForm(request.POST)
+    if not form.is_valid():
+        return _status_page(request, order, status=400, error=_("Choose English or Indonesian."))
+    order = services.order_locale_set(order_id=order.pk, locale=form.cleaned_data["locale"])
+    with translation.override(order.locale):
+        messages.success(request, _("This order's pages and emails are now in English."))
+    return redirect(order.get_absolute_url())
