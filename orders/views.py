@@ -29,7 +29,7 @@ from inventory.selectors import availability_quotes
 from inventory.services import storable_text
 from inventory.views import _product_page, customer_locale
 from orders import selectors, services
-from orders.cart import Cart, CartRow, cart_view, refusal_message
+from orders.cart import Cart, CartRow, CartView, cart_view, refusal_message
 from orders.forms import (
     CancelForm,
     CartLineForm,
@@ -49,9 +49,10 @@ def _cart_page(
     *,
     template: str = "orders/cart.html",
     status: int = 200,
+    view: CartView | None = None,
     **context: Any,
 ) -> HttpResponse:
-    view = cart_view(cart)
+    view = view or cart_view(cart)
     refusals = {row.product.sku: refusal_message(row) for row in view.rows}
     rows = [
         {
@@ -168,11 +169,13 @@ def checkout(request: HttpRequest) -> HttpResponse:
         form = CheckoutForm(
             initial={"checkout_key": secrets.token_urlsafe(24), "shown": view.fingerprint()}
         )
-        return _cart_page(request, basket, template="orders/checkout.html", form=form)
+        return _cart_page(request, basket, template="orders/checkout.html", view=view, form=form)
 
     form = CheckoutForm(request.POST)
     if not form.is_valid():
-        return _cart_page(request, basket, template="orders/checkout.html", form=form, status=400)
+        return _cart_page(
+            request, basket, template="orders/checkout.html", view=view, form=form, status=400
+        )
     data = form.cleaned_data
     fresh = view.fingerprint()
 
@@ -183,6 +186,7 @@ def checkout(request: HttpRequest) -> HttpResponse:
             request,
             basket,
             template="orders/checkout.html",
+            view=None if status == 422 else view,
             form=CheckoutForm(refreshed),
             error=message,
             status=status,
