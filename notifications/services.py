@@ -575,6 +575,7 @@ def delay_answer(
             )
             kept_notice(order=line.order, line=line, event_id=event.pk)
         if answer == DelayAnswer.Answer.CANCEL:
+            _kept_notices_drop(line)
             cancelled = order_line_cancel(
                 line_id=line.pk,
                 by_customer=True,
@@ -588,6 +589,16 @@ def delay_answer(
             defaults={"answer": answer, "quantity": quantity, "created_at": timezone.now()},
         )
         return recorded
+
+
+def _kept_notices_drop(line: OrderLine) -> None:
+    """A "thank you for waiting" not yet sent is void once the customer cancels instead.
+    Rows a delivery holds are being sent already and are left alone."""
+    pending = Notification.objects.select_for_update(skip_locked=True).filter(
+        order_id=line.order_id, kind=Kind.KEPT, status=Notification.Status.PENDING
+    )
+    void = [row.pk for row in pending if {"id": line.pk} in row.data.get("lines", [])]
+    Notification.objects.filter(pk__in=void).delete()
 
 
 def delay_lines(notification: Notification) -> list[int]:

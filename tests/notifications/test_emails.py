@@ -21,10 +21,21 @@ from inventory.services import (
     stock_receive,
 )
 from notifications.models import Notification, StockAlert
-from notifications.services import notifications_deliver, stock_alert_subscribe
+from notifications.services import (
+    delay_answer,
+    notifications_deliver,
+    status_link_notice,
+    stock_alert_subscribe,
+)
 from orders.models import EtaChange, Order, OrderLine
 from orders.selectors import order_status_url
-from orders.services import LineRequest, order_line_cancel, order_place, shipment_create
+from orders.services import (
+    LineRequest,
+    order_line_cancel,
+    order_place,
+    order_ship_complete_set,
+    shipment_create,
+)
 from tests.factories import ProductFactory, SupplierFactory
 from tests.smtp import Mailbox, Received
 
@@ -539,6 +550,23 @@ def _cancelled(product: Product) -> None:
     order_line_cancel(line_id=OrderLine.objects.get(product=product).pk, reason="Recalled")
 
 
+def _kept(product: Product) -> None:
+    _delay(product)
+    notifications_deliver(ids=list(Notification.objects.values_list("pk", flat=True)))
+    line = OrderLine.objects.get(product=product)
+    notice = Notification.objects.get(kind=Notification.Kind.DELAY)
+    delay_answer(notification=notice, line=line, answer="keep")
+
+
+def _shipping(product: Product) -> None:
+    line = OrderLine.objects.get(product=product)
+    order_ship_complete_set(order_id=line.order_id, ship_complete=True, by_customer=True)
+
+
+def _status_link(product: Product) -> None:
+    status_link_notice(order=OrderLine.objects.get(product=product).order)
+
+
 KINDS = {
     "confirmation": (
         _confirmation,
@@ -575,6 +603,24 @@ KINDS = {
         ("Order {n}: items cancelled", "Pesanan {n}: barang dibatalkan"),
         ("Reason: Recalled", "Alasan: Recalled"),
         None,
+    ),
+    "kept": (
+        _kept,
+        ("Order {n}: thank you for waiting", "Pesanan {n}: terima kasih sudah menunggu"),
+        ("They keep their place in the queue", "tetap di tempatnya dalam antrean"),
+        15,
+    ),
+    "shipping": (
+        _shipping,
+        ("Order {n}: delivery choice changed", "Pesanan {n}: pilihan pengiriman diubah"),
+        ("we will ship everything together", "kami akan mengirim semuanya sekaligus"),
+        14,
+    ),
+    "status_link": (
+        _status_link,
+        ("Your link to order {n}", "Tautan ke pesanan {n} Anda"),
+        ("Someone, hopefully you, asked for the link", "Seseorang, semoga Anda, meminta tautan"),
+        14,
     ),
 }
 

@@ -99,11 +99,15 @@ def test_keeping_waiting_is_recorded_and_can_still_become_a_cancel(client, delay
     # when
     client.post(url, {"answer": "keep"})
     kept = DelayAnswer.objects.get().answer
+    thanks = list(Notification.objects.filter(kind=Kind.KEPT).values_list("order_id", "data"))
     page = client.get(url).content.decode()
     client.post(url, {"answer": "cancel"})
 
-    # then
+    # then: the "thank you for waiting" not yet sent gives way to the cancellation
     assert kept == "keep"
+    assert thanks == [(order.pk, {"lines": [{"id": order.lines.get().pk}]})]
+    assert not Notification.objects.filter(kind=Kind.KEPT).exists()
+    assert Notification.objects.filter(kind=Kind.CANCELLED).count() == 1
     assert "Terima kasih sudah menunggu" in page
     assert 'value="keep"' not in page and 'value="cancel"' in page
     assert DelayAnswer.objects.get().answer == "cancel"
@@ -155,7 +159,7 @@ def test_the_answer_form_needs_csrf(delayed):
 def test_the_status_link_opens_the_order_and_a_wrong_token_is_a_404(client, hoodie):
     # given
     order = order_place(email="a@example.com", name="A", lines=[LineRequest(hoodie.sku, 1)])
-    eta = order.lines.get().eta.isoformat()
+    eta = order.lines.get().eta
 
     # when
     page = client.get(f"/orders/{order.number}/{order.token}/")
@@ -164,7 +168,9 @@ def test_the_status_link_opens_the_order_and_a_wrong_token_is_a_404(client, hood
 
     # then
     assert page.status_code == 200
-    assert f'<time datetime="{eta}">{eta}</time>' in page.content.decode()
+    assert f'<time datetime="{eta.isoformat()}">{eta.day} {eta:%B %Y}</time>' in (
+        page.content.decode()
+    )
     assert (wrong.status_code, unknown.status_code) == (404, 404)
     assert wrong.content == unknown.content
 
