@@ -1,0 +1,202 @@
+"""The storefront: catalogue and product pages speak the ETA engine's quote."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+
+from inventory.models import Product
+from inventory.services import PurchaseLineRequest, purchase_order_create, stock_receive
+from notifications.models import StockAlert
+from tests.factories import ProductFactory, SupplierFactory
+from tests.pages import page_text
+
+pytestmark = pytest.mark.django_db
+
+
+def day(days: int) -> str:
+    when = timezone.localdate() + timedelta(days=days)
+    return f'<time datetime="{when.isoformat()}">{when.day} {when:%B %Y}</time>'
+
+
+@pytest.fixture
+def shelf(default_warehouse) -> dict[str, Product]:
+    """One product of every kind of availability."""
+    today = timezone.localdate()
+    products = {
+        "in_stock": ProductFactory(sku="TEE", name="Logo Tee", price="150000"),
+        "backorder": ProductFactory(sku="HOODIE", name="Hoodie", price="450000"),
+        "unknown": ProductFactory(sku="MUG", name="Mug", lead_time_days=None),
+        "preorder": ProductFactory(
+            sku="CAP",
+            name="Tour cap",
+            backorder_policy=Product.BackorderPolicy.PREORDER,
+            release_date=today + timedelta(days=30),
+        ),
+        "sold_out": ProductFactory(
+            sku="STICKERS", name="Stickers", backorder_policy=Product.BackorderPolicy.DENY
+        ),
+        "full": ProductFactory(sku="SCARF", name="Scarf", backorder_limit=0),
+        "coming": ProductFactory(
+            sku="BOOK",
+            name="Book",
+            backorder_policy=Product.BackorderPolicy.DENY,
+            release_date=today + timedelta(days=10),
+        ),
+    }
+    stock_receive(product=products["in_stock"], quantity=3)
+    return products
+
+
+def test_the_catalogue_shows_each_products_badge(client, shelf):
+    # when
+    response = client.get("/")
+
+    # then
+    assert response.status_code == 200
+    html = response.content.decode()
+    text = page_text(response)
+    assert '<span class="badge in_stock">In stock</span>' in html
+    assert f'<span class="badge backorder">Backorder: ships by {day(14)}</span>' in html
+    assert '<span class="badge backorder">Backorder: ship date to be confirmed</span>' in html
+    assert f'<span class="badge preorder">Pre-order: releases {day(30)}</span>' in html
+    assert "Out of stock: tell me when it's back" in text
+    assert 'href="/products/STICKERS/#alert"' in html
+    assert '<span class="badge unavailable">Sold out</span>' in html
+    assert f'<span class="badge unavailable">Coming {day(10)}</span>' in html
+    assert "Rp150,000" in text and "Rp450,000" in text
+
+
+def test_the_badge_counts_incoming_supply(client, shelf):
+    # given: a purchase order lands in five days
+    purchase_order_create(
+        supplier=SupplierFactory(),
+        lines=[PurchaseLineRequest("HOODIE", 10, timezone.localdate() + timedelta(days=5))],
+    )
+
+    # when
+    html = client.get("/products/HOODIE/").content.decode()
+
+    # then
+    assert f"Backorder: ships by {day(5)}" in html
+
+
+def test_the_catalogue_in_indonesian_formats_prices_and_dates(client, shelf):
+    # given
+    client.post("/i18n/setlang/", {"language": "id", "next": "/"})
+    when = timezone.localdate() + timedelta(days=14)
+    months = [
+        "Januari",
+        "Februari",
+        "Maret",
+        "April",
+        "Mei",
+        "Juni",
+        "Juli",
+        "Agustus",
+        "September",
+        "Oktober",
+        "November",
+        "Desember",
+    ]
+
+    # when
+    response = client.get("/")
+
+    # then
+    text = page_text(response)
+    assert '<html lang="id">' in response.content.decode()
+    assert "Rp150.000" in text and "Rp450.000" in text
+    assert (
+        f"Backorder: dikirim paling lambat {when.day} {months[when.month - 1]} {when.year}" in text
+    )
+    assert "Stok habis: kabari saya saat tersedia lagi" in text
+
+
+def test_the_product_page_quotes_the_quantity_asked(client, shelf):
+    # given: three tees in stock
+    # when
+    text = page_text(client.get("/products/TEE/?quantity=5"))
+
+    # then
+    assert "3 in stock: ship" in text
+    assert "2 backordered: ship by" in text
+    assert "Add 5 to cart" in text
+
+
+@pytest.mark.parametrize("quantity", ["0", "-2", "x", "1000001"])
+def test_a_bad_quantity_on_the_product_page_is_a_400(client, shelf, quantity):
+    response = client.get(f"/products/TEE/?quantity={quantity}")
+
+    assert response.status_code == 400
+    assert 'class="errorlist"' in response.content.decode()
+    assert "to cart" not in page_text(response)
+
+
+def test_an_unknown_product_is_a_404(client, shelf):
+    assert client.get("/products/NOPE/").status_code == 404
+    assert client.get("/products/%00/").status_code == 404
+
+
+def test_a_shopper_asks_to_hear_when_a_sold_out_product_is_back(client, shelf):
+    # when
+    response = client.post("/products/STICKERS/alert/", {"email": "ayu@example.com"}, follow=True)
+
+    # then
+    assert response.redirect_chain == [("/products/STICKERS/", 302)]
+    assert "We will email ayu@example.com once Stickers is back in stock." in page_text(response)
+    alert = StockAlert.objects.get()
+    assert (alert.product.sku, alert.email, alert.locale) == ("STICKERS", "ayu@example.com", "en")
+
+
+def test_an_alert_for_an_orderable_product_is_not_needed(client, shelf):
+    response = client.post("/products/TEE/alert/", {"email": "ayu@example.com"}, follow=True)
+
+    assert "Good news: this product can be ordered now." in page_text(response)
+    assert not StockAlert.objects.exists()
+
+
+def test_a_bad_alert_email_is_a_form_error(client, shelf):
+    response = client.post("/products/STICKERS/alert/", {"email": "nope"})
+
+    assert response.status_code == 400
+    assert "Enter a valid email address." in page_text(response)
+    assert not StockAlert.objects.exists()
+
+
+def test_the_alert_form_needs_csrf(shelf):
+    response = Client(enforce_csrf_checks=True).post(
+        "/products/STICKERS/alert/", {"email": "ayu@example.com"}
+    )
+
+    assert response.status_code == 403
+    assert not StockAlert.objects.exists()
+
+
+def test_the_catalogue_takes_the_same_queries_for_one_product_or_a_full_page(
+    client, default_warehouse, settings, django_assert_num_queries
+):
+    # given
+    settings.BACKORDER_CATALOGUE_PAGE_SIZE = 12
+    ProductFactory()
+
+    # when / then
+    with django_assert_num_queries(6):
+        assert client.get("/").status_code == 200
+    for _ in range(20):
+        product = ProductFactory()
+        stock_receive(product=product, quantity=1)
+    with django_assert_num_queries(6):
+        response = client.get("/")
+    assert page_text(response).count("In stock") == 12
+    assert "Page 1 of 2" in page_text(response)
+
+
+def test_the_product_page_takes_a_fixed_number_of_queries(client, shelf, django_assert_num_queries):
+    with django_assert_num_queries(5):
+        assert client.get("/products/HOODIE/").status_code == 200
+    with django_assert_num_queries(9):
+        assert client.get("/products/HOODIE/?quantity=3").status_code == 200
