@@ -206,6 +206,7 @@ def _order_email(rows: list[Notification]) -> tuple[str, dict[str, Any], str]:
         section = Section(kind=kind, title=titles[kind])
         if kind in WHOLE_ORDER:
             section.ship_complete = bool(kind_rows[-1].data.get("ship_complete"))
+            section.by_customer = bool(kind_rows[-1].data.get("by_customer"))
             section.entries = [
                 Entry(line=line, quantity=line.quantity, status=status_label(line))
                 for line in lines.values()

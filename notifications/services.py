@@ -297,7 +297,7 @@ def shipped_notice(*, order: Order, shipment_id: int, tracking: str, lines: dict
     )
 
 
-def shipping_notice(*, order: Order, event_id: int) -> None:
+def shipping_notice(*, order: Order, event_id: int, by_customer: bool) -> None:
     """The order's delivery choice changed (`order.ship_complete` is the new one)."""
     _outbox_add(
         [
@@ -305,7 +305,7 @@ def shipping_notice(*, order: Order, event_id: int) -> None:
                 order,
                 Kind.SHIPPING,
                 f"{order.pk}:{event_id}",
-                {"ship_complete": order.ship_complete, "lines": []},
+                {"ship_complete": order.ship_complete, "by_customer": by_customer, "lines": []},
             )
         ]
     )

@@ -121,8 +121,18 @@ class OrderAdmin(admin.ModelAdmin):
     list_filter = ("locale", "ship_complete", "lines__status")
     search_fields = ("number", "email", "name")
     date_hierarchy = "created_at"
-    readonly_fields = ("number", "created_at", "email", "name", "locale", "ship_complete")
+    readonly_fields = (
+        "number",
+        "created_at",
+        "email",
+        "name",
+        "phone",
+        "ship_to",
+        "locale",
+        "ship_complete",
+    )
     fields = (*readonly_fields, "priority")
+    actions = ["ship_together", "ship_as_ready"]
     inlines = [
         OrderLineInline,
         ShipmentInline,
@@ -154,6 +164,35 @@ class OrderAdmin(admin.ModelAdmin):
                 ),
             )
         )
+
+    @admin.display(description="Ship to")
+    def ship_to(self, order: Order) -> str:
+        return "\n".join(order.shipping_lines[1:]) or "-"
+
+    def _ship_complete_set(self, request: HttpRequest, queryset: Any, ship_complete: bool) -> None:
+        if not request.user.has_perm("orders.change_order"):
+            raise PermissionDenied
+        changed, problems = 0, []
+        for order in queryset.order_by("pk"):
+            try:
+                services.order_ship_complete_set(
+                    order_id=order.pk, ship_complete=ship_complete, actor=request.user
+                )
+            except BackorderError as refused:
+                problems.append(f"{order.number}: {refused.message}")
+            else:
+                changed += 1
+        self.message_user(request, f"Updated {changed} order(s).", messages.SUCCESS)
+        for problem in problems:
+            self.message_user(request, problem, messages.ERROR)
+
+    @admin.action(description="Ship everything together (tells the customer)")
+    def ship_together(self, request: HttpRequest, queryset: Any) -> None:
+        self._ship_complete_set(request, queryset, True)
+
+    @admin.action(description="Ship what is ready now (tells the customer)")
+    def ship_as_ready(self, request: HttpRequest, queryset: Any) -> None:
+        self._ship_complete_set(request, queryset, False)
 
     @admin.display(description="Ships by", ordering="last_eta")
     def ships_by(self, order: Order) -> date | None:

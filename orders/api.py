@@ -71,11 +71,22 @@ class OrderLineWriteSerializer(serializers.Serializer):
     quantity = StrictIntegerField(min_value=1, max_value=MAX_QUANTITY)
 
 
+class ShippingAddressSerializer(serializers.Serializer):
+    address = StrictCharField(max_length=500, help_text="Street lines, separated by newlines.")
+    city = StrictCharField(max_length=100)
+    postal_code = StrictCharField(max_length=20)
+    country = StrictCharField(max_length=100)
+    phone = StrictCharField(max_length=32, required=False, allow_blank=True, default="")
+
+
 class OrderWriteSerializer(serializers.Serializer):
     email = StrictEmailField(max_length=254)
     name = StrictCharField(max_length=200)
     locale = serializers.ChoiceField(choices=Order.Locale.values, default=Order.Locale.EN)
     ship_complete = StrictBooleanField(default=False)
+    shipping_address = ShippingAddressSerializer(
+        required=False, help_text="Where the parcel goes; optional."
+    )
     lines = OrderLineWriteSerializer(
         many=True, allow_empty=False, min_length=1, max_length=services.MAX_LINES
     )  # type: ignore[call-arg]
@@ -108,6 +119,7 @@ class OrderSerializer(serializers.Serializer):
     eta = serializers.DateField(
         allow_null=True, help_text="When the last open line ships; null if unknown or none."
     )
+    shipping_address = ShippingAddressSerializer(allow_null=True)
     lines = OrderLineSerializer(many=True)
 
 
@@ -160,6 +172,15 @@ def _order_data(order: Order) -> dict[str, Any]:
         "email": order.email,
         "name": order.name,
         "eta": selectors.order_eta(lines),
+        "shipping_address": {
+            "address": order.address,
+            "city": order.city,
+            "postal_code": order.postal_code,
+            "country": order.country,
+            "phone": order.phone,
+        }
+        if order.address
+        else None,
         "lines": lines,
     }
 
@@ -237,6 +258,9 @@ class OrderListView(APIView):
             "locale": values["locale"],
             "ship_complete": values["ship_complete"],
             "lines": [services.LineRequest(**line) for line in values["lines"]],
+            "shipping": services.ShippingAddress(**values["shipping_address"])
+            if "shipping_address" in values
+            else None,
             "actor": request.user,
         }
         key = request.headers.get("Idempotency-Key")

@@ -579,7 +579,7 @@ def order_ship_complete_set(
             message=f"Changed by {who} to {choice}",
             actor=recorded_actor(actor),
         )
-        notices.shipping_notice(order=order, event_id=event.pk)
+        notices.shipping_notice(order=order, event_id=event.pk, by_customer=by_customer)
     return order
 
 

@@ -1,3 +1,4 @@
+import re
 from datetime import timedelta
 
 import pytest
@@ -440,3 +441,49 @@ def test_changing_priority_in_the_admin_goes_through_the_service(
     assert response.status_code == 200
     order.refresh_from_db()
     assert order.priority == 7
+
+
+def test_staff_see_the_shipping_address_and_can_switch_the_delivery_choice(
+    admin_client, hoodie, default_warehouse
+):
+    # given: an order placed from the storefront, and one already partly shipped
+    from notifications.models import Notification
+    from orders.services import ShippingAddress, shipment_create
+
+    address = ShippingAddress("Jl. Merdeka 1\nRT 01", "Jakarta", "10110", "Indonesia", "0812")
+    order = order_place(
+        email="ana@example.com", name="Ana", lines=[LineRequest(hoodie.sku, 1)], shipping=address
+    )
+    stock_receive(product=hoodie, quantity=1)
+    shipped = order_place(email="bo@example.com", name="Bo", lines=[LineRequest(hoodie.sku, 2)])
+    Order.objects.filter(pk=shipped.pk).update(ship_complete=False)
+    stock_receive(product=hoodie, quantity=2)
+    from inventory.services import product_reallocate
+
+    product_reallocate(product_id=hoodie.pk)
+    line = shipped.lines.get()
+    line.refresh_from_db()
+    shipment_create(order=shipped, lines=[(line.pk, line.allocated)], tracking="")
+
+    # when
+    page = admin_client.get(f"/admin/orders/order/{order.pk}/change/").content.decode()
+    response = admin_client.post(
+        "/admin/orders/order/",
+        {"action": "ship_together", "_selected_action": [order.pk, shipped.pk]},
+        follow=True,
+    )
+
+    # then
+    assert "Jl. Merdeka 1<br>RT 01<br>10110 Jakarta<br>Indonesia" in page
+    view_on_site = re.search(r'href="(/admin/r/[^"]+)" class="viewsitelink"', page).group(1)
+    assert admin_client.get(view_on_site)["Location"].endswith(
+        f"/orders/{order.number}/{order.token}/"
+    )
+    messages = [str(m) for m in response.context["messages"]]
+    assert messages[0] == "Updated 1 order(s)."
+    assert messages[1].startswith(f"{shipped.number}: Part of this order has shipped")
+    order.refresh_from_db()
+    shipped.refresh_from_db()
+    assert (order.ship_complete, shipped.ship_complete) == (True, False)
+    notice = Notification.objects.get(kind="shipping")
+    assert (notice.order_id, notice.data["by_customer"]) == (order.pk, False)

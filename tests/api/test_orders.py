@@ -55,6 +55,7 @@ def test_an_order_past_stock_is_backordered_and_told_when_it_ships(api, hoodie_i
         "email": "rina@example.com",
         "name": "Rina",
         "eta": (TODAY() + timedelta(days=14)).isoformat(),
+        "shipping_address": None,
         "lines": [
             {
                 "id": line.pk,
@@ -404,3 +405,52 @@ def test_keys_older_than_a_week_are_forgotten(api, hoodie):
     assert purge_idempotency_keys() == 1
     assert list(IdempotencyKey.objects.values_list("key", flat=True)) == ["new"]
     assert Order.objects.count() == 2
+
+
+def test_an_order_may_carry_its_shipping_address(api, hoodie_in_stock):
+    # given
+    address = {
+        "address": "Jl. Merdeka 1\nRT 01",
+        "city": "Jakarta",
+        "postal_code": "10110",
+        "country": "Indonesia",
+    }
+
+    # when
+    response = place(api, ("HOODIE-SE", 1), shipping_address=address)
+    without = place(api, ("HOODIE-SE", 1))
+
+    # then
+    assert response.status_code == 201
+    assert response.json()["shipping_address"] == {**address, "phone": ""}
+    order = Order.objects.get(number=response.json()["number"])
+    assert (order.address, order.city, order.postal_code, order.country) == (
+        "Jl. Merdeka 1\nRT 01",
+        "Jakarta",
+        "10110",
+        "Indonesia",
+    )
+    assert without.json()["shipping_address"] is None
+
+
+@pytest.mark.parametrize(
+    ("address", "field"),
+    [
+        ({"address": "Jl. Merdeka 1", "city": "Jakarta", "country": "ID"}, "postal_code"),
+        ({"address": "", "city": "J", "postal_code": "1", "country": "ID"}, "address"),
+        ({"address": "x\x07", "city": "J", "postal_code": "1", "country": "ID"}, "address"),
+        ({"address": "x", "city": 5, "postal_code": "1", "country": "ID"}, "city"),
+        ("Jl. Merdeka 1", "Expected a dictionary"),
+    ],
+)
+def test_a_bad_shipping_address_is_a_400_and_orders_nothing(api, hoodie_in_stock, address, field):
+    # given
+    before = snapshot()
+
+    # when
+    response = place(api, ("HOODIE-SE", 1), shipping_address=address)
+
+    # then
+    assert response.status_code == 400
+    assert field in str(response.json()["error"]["fields"])
+    assert snapshot() == before

@@ -261,7 +261,7 @@ def test_the_customer_switches_to_shipping_everything_together_and_back(client, 
     event = OrderEvent.objects.get(order=mixed_order, kind=OrderEvent.Kind.SHIPPING_CHANGED)
     assert (event.status_before, event.status_after) == ("as_ready", "together")
     notice = Notification.objects.get(order=mixed_order, kind=Kind.SHIPPING)
-    assert notice.data == {"ship_complete": True, "lines": []}
+    assert notice.data == {"ship_complete": True, "by_customer": True, "lines": []}
     assert "Delivery changed to: everything together" in page_text(response)
 
     # when: back again
