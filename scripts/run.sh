@@ -31,7 +31,8 @@ mask() { sed -E 's#(://[^:/@]+):[^@]*@#\1:***@#' <<<"$1"; }
 
 cat <<BANNER
 
-  Backorder is running: http://localhost:${PORT}/admin/
+  Backorder is running: http://localhost:${PORT}/  (shop)
+                        http://localhost:${PORT}/admin/  (backoffice)
   Demo staff login:     staff / backorder-demo
   Database:             $(mask "${DATABASE_URL:-SQLite (var/db.sqlite3)}")
   Broker:               $(mask "${REDIS_URL:-filesystem (var/broker/)}")
