@@ -343,3 +343,24 @@ def test_the_pages_need_the_same_queries_for_one_line_or_ten(
         with django_assert_num_queries(6):
             assert shopper.get("/checkout/").status_code == 200
     assert OrderLine.objects.count() == 0
+
+
+def test_a_form_sent_without_its_csrf_token_is_refused_kindly(hoodie):
+    # given
+    shopper = Client(enforce_csrf_checks=True)
+
+    # when
+    response = shopper.post("/cart/add/", {"sku": hoodie.sku, "quantity": 1})
+
+    # then
+    assert response.status_code == 403
+    assert "Please try again" in page_text(response)
+    assert "cart" not in shopper.session
+
+
+def test_an_unknown_page_is_a_404_in_the_shops_words(client):
+    response = client.get("/no/such/page/")
+
+    assert response.status_code == 404
+    assert "Page not found" in page_text(response)
+    assert "csrfmiddlewaretoken" not in response.content.decode()
