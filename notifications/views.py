@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -55,7 +57,9 @@ def delay_answer(
                 "order": order,
                 "line": line,
                 "answer": answer,
-                "previous_eta": fact.get("previous_eta"),
+                "previous_eta": date.fromisoformat(fact["previous_eta"])
+                if fact.get("previous_eta")
+                else None,
                 "error": error,
                 "status_url": reverse("order-status", args=[order.number, order.token]),
             },

@@ -5,7 +5,9 @@
 - reallocation of a long backorder queue by one receipt: wall time and query count;
 - ETA recomputation of a long queue after purchase orders arrive, and the availability quote
   against that queue;
-- customer emails: delivering the outbox to an SMTP server in another process.
+- customer emails: delivering the outbox to an SMTP server in another process;
+- customer pages: the catalogue, a 20-line cart at checkout and a 20-line order's status page,
+  rendered through Django's request handling (no network), with their query counts.
 """
 
 from __future__ import annotations
@@ -282,6 +284,36 @@ def main() -> None:
         batch=batch,
         queries_per_email=round(len(queries) / emails, 1),
     )
+
+    # 6. Customer pages, rendered end to end by the test client (templates, i18n, sessions).
+    from django.test import Client
+
+    for index in range(24):
+        item = product(f"PAGE-{index:02d}")
+        if index % 2:
+            stock_receive(product=item, quantity=5, warehouse=warehouse)
+    shopper = Client()
+    for index in range(20):
+        shopper.post("/cart/add/", {"sku": f"PAGE-{index:02d}", "quantity": 3})
+    long_order = order_place(
+        email="pages@example.com",
+        name="Pages",
+        lines=[LineRequest(f"PAGE-{index:02d}", 2) for index in range(20)],
+    )
+    pages = {
+        "page_catalogue_24_products": (Client(), "/"),
+        "page_checkout_20_lines": (shopper, "/checkout/"),
+        "page_status_20_lines": (Client(), Order.objects.get(pk=long_order.pk).get_absolute_url()),
+    }
+    for name, (client, path) in pages.items():
+        assert client.get(path).status_code == 200, path
+        with CaptureQueriesContext(connection) as queries:
+            started = time.perf_counter()
+            rounds = 100
+            for _ in range(rounds):
+                client.get(path)
+            elapsed = time.perf_counter() - started
+        emit(name, rounds / elapsed, "pages/s", queries=len(queries) // rounds)
 
 
 if __name__ == "__main__":

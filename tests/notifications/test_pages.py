@@ -50,8 +50,12 @@ def answer_url(order: Order, notice: Notification, line_id: int | None = None) -
 def test_the_link_shows_the_delay_and_cancels_nothing(client, delayed):
     # given
     order, notice = delayed
-    eta = (timezone.localdate() + timedelta(days=8)).isoformat()
-    told = (timezone.localdate() + timedelta(days=5)).isoformat()
+    eta = timezone.localdate() + timedelta(days=8)
+    told = timezone.localdate() + timedelta(days=5)
+    bulan = [
+        "Januari", "Februari", "Maret", "April", "Mei", "Juni", "Juli",
+        "Agustus", "September", "Oktober", "November", "Desember",
+    ]  # fmt: skip
 
     # when: opened (as a mail scanner would)
     response = client.get(answer_url(order, notice))
@@ -60,8 +64,13 @@ def test_the_link_shows_the_delay_and_cancels_nothing(client, delayed):
     page = response.content.decode()
     assert response.status_code == 200
     assert '<html lang="id">' in page
-    assert f'<time datetime="{eta}">{eta}</time>' in page
-    assert f'sebelumnya <time datetime="{told}">{told}</time>' in page
+    assert (
+        f'<time datetime="{eta.isoformat()}">{eta.day} {bulan[eta.month - 1]} {eta.year}</time>'
+    ) in page
+    assert (
+        f'sebelumnya <time datetime="{told.isoformat()}">'
+        f"{told.day} {bulan[told.month - 1]} {told.year}</time>"
+    ) in page
     assert 'value="cancel"' in page and "Batalkan 2 unit backorder" in page
     assert 'value="keep"' in page and "Tetap menunggu" in page
     assert order.lines.get().backordered == 2
