@@ -19,6 +19,9 @@ from notifications.services import stock_alert_subscribe
 from orders.cart import Cart, CartRow, ready_date, refusal_message
 from orders.forms import AlertForm, QuantityForm
 
+# The products this browser asked to hear about: their pages say so instead of asking again.
+ALERTS_SESSION_KEY = "stock_alerts"
+
 
 def _product(sku: str) -> Product:
     product = Product.objects.filter(sku=sku).first() if storable_text(sku) else None
@@ -93,6 +96,7 @@ def _product_page(
             "in_cart": in_cart,
             "error": error,
             "refusal": refusal_message(CartRow(product, quantity, quote)),
+            "alert_signed_up": product.sku in request.session.get(ALERTS_SESSION_KEY, []),
             "ready_date": ready_date(),
         },
         status=status,
@@ -125,6 +129,9 @@ def stock_alert(request: HttpRequest, sku: str) -> HttpResponse:
     except AlertNotNeeded:
         messages.info(request, _("Good news: this product can be ordered now."))
     else:
+        signed_up = request.session.get(ALERTS_SESSION_KEY, [])
+        if product.sku not in signed_up:
+            request.session[ALERTS_SESSION_KEY] = [*signed_up, product.sku][-50:]
         messages.success(
             request,
             _("Thank you. We will email %(email)s once %(product)s is back in stock.")

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from inventory.services import MAX_QUANTITY
 
 
-class QuantityForm(forms.Form):
+class Form(forms.Form):
+    """Labels without Django's trailing colon, as everywhere else on the pages."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+
+
+class QuantityForm(Form):
     quantity = forms.IntegerField(
         label=_("Quantity"),
         min_value=1,
@@ -18,7 +28,7 @@ class QuantityForm(forms.Form):
     )
 
 
-class CartLineForm(forms.Form):
+class CartLineForm(Form):
     """A new quantity for a cart line; 0 removes it."""
 
     sku = forms.CharField(max_length=64, widget=forms.HiddenInput)
@@ -30,7 +40,7 @@ class CartLineForm(forms.Form):
     )
 
 
-class CheckoutForm(forms.Form):
+class CheckoutForm(Form):
     email = forms.EmailField(
         label=_("Email"),
         max_length=254,
@@ -77,13 +87,16 @@ class CheckoutForm(forms.Form):
         ],
         coerce=lambda value: value == "1",
         initial="0",
+        # Offered only when some units are ready and some wait; otherwise it changes nothing.
+        required=False,
+        empty_value=False,  # type: ignore[arg-type]  # the value when the choice is not offered
         widget=forms.RadioSelect,
     )
     checkout_key = forms.CharField(max_length=64, widget=forms.HiddenInput)
     shown = forms.CharField(max_length=64, widget=forms.HiddenInput, required=False)
 
 
-class CancelForm(forms.Form):
+class CancelForm(Form):
     quantity = forms.IntegerField(
         label=_("Units to cancel"),
         min_value=1,
@@ -92,7 +105,7 @@ class CancelForm(forms.Form):
     )
 
 
-class ShippingChoiceForm(forms.Form):
+class ShippingChoiceForm(Form):
     ship_complete = forms.TypedChoiceField(
         label=_("How should we ship?"),
         choices=[
@@ -104,13 +117,13 @@ class ShippingChoiceForm(forms.Form):
     )
 
 
-class LanguageForm(forms.Form):
+class LanguageForm(Form):
     locale = forms.ChoiceField(
         label=_("Language"), choices=[("en", "English"), ("id", "Bahasa Indonesia")]
     )
 
 
-class LookupForm(forms.Form):
+class LookupForm(Form):
     """An order number and the email address it was placed with, both normalised.
 
     The number is taken in any case, with or without its dashes, with spaces, and comes out
@@ -142,7 +155,7 @@ class LookupForm(forms.Form):
         return str(self.cleaned_data["email"]).lower()
 
 
-class AlertForm(forms.Form):
+class AlertForm(Form):
     email = forms.EmailField(
         label=_("Your email"),
         max_length=254,

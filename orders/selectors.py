@@ -309,6 +309,7 @@ def order_page(order: Order) -> OrderPage:
         lines=list(views.values()),
         timeline=timeline,
         shipments=shipments,
+        # With one unit left to ship, one parcel or several is the same thing.
         can_change_shipping=not any(line.shipped for line in lines)
-        and any(line.outstanding for line in lines),
+        and sum(line.outstanding for line in lines) > 1,
     )

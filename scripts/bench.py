@@ -305,13 +305,13 @@ def main() -> None:
         "page_checkout_20_lines": (shopper, "/checkout/"),
         "page_status_20_lines": (Client(), Order.objects.get(pk=long_order.pk).get_absolute_url()),
     }
-    for name, (client, path) in pages.items():
-        assert client.get(path).status_code == 200, path
+    for name, (browser, path) in pages.items():
+        assert browser.get(path).status_code == 200, path
         with CaptureQueriesContext(connection) as queries:
             started = time.perf_counter()
             rounds = 100
             for _ in range(rounds):
-                client.get(path)
+                browser.get(path)
             elapsed = time.perf_counter() - started
         emit(name, rounds / elapsed, "pages/s", queries=len(queries) // rounds)
 

@@ -364,3 +364,20 @@ def test_an_unknown_page_is_a_404_in_the_shops_words(client):
     assert response.status_code == 404
     assert "Page not found" in page_text(response)
     assert "csrfmiddlewaretoken" not in response.content.decode()
+
+
+def test_a_cart_with_nothing_to_choose_orders_without_a_delivery_choice(client, hoodie):
+    # given: everything is backordered, so the page offers no delivery choice
+    add(client, hoodie.sku, 2)
+    form = checkout_form(client)
+    del form["ship_complete"]
+    assert 'name="ship_complete"' not in client.get("/checkout/").content.decode()
+
+    # when
+    response = client.post("/checkout/", form)
+
+    # then
+    order = Order.objects.get()
+    assert response.status_code == 302
+    assert order.ship_complete is False
+    assert order.lines.get().backordered == 2

@@ -105,10 +105,10 @@ def test_the_form_is_shown_without_a_csrf_cookie_yet():
     assert "<title>Find my order &middot; " in page
     assert "<h1>Find my order</h1>" in page
     assert "Lost the link to your order?" in page
-    assert '<label for="id_number">Order number:</label>' in page
-    assert '<label for="id_email">Email used for the order:</label>' in page
+    assert '<label for="id_number">Order number</label>' in page
+    assert '<label for="id_email">Email used for the order</label>' in page
     assert 'aria-describedby="id_number_helptext" id="id_number"' in page
-    assert '<div class="helptext" id="id_number_helptext">' in page
+    assert '<p class="help" id="id_number_helptext">' in page
     assert page.count('name="csrfmiddlewaretoken"') == 2  # the form and the language switch
     assert SENT not in page
 
@@ -233,7 +233,7 @@ def test_bad_input_is_a_400_with_the_error_by_its_field_and_nothing_is_sent_or_c
     # then: the same 400 twice (not counted toward the limit of 1), the error by its field
     assert [r.status_code for r in responses] == [400, 400]
     page = responses[1].content.decode()
-    assert f'<ul class="errorlist" id="id_{field}_error"><li>{error}' in page
+    assert f'<ul class="errorlist" id="id_{field}_error" role="alert"><li>{error}' in page
     assert 'aria-invalid="true"' in page
     assert f"id_{field}_error" in re.search(rf'<input [^>]*id="id_{field}"[^>]*>', page)[0]
     assert SENT not in page
