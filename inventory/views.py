@@ -64,7 +64,7 @@ def catalogue(request: HttpRequest) -> HttpResponse:
     return render(request, "inventory/catalogue.html", {"page": page, "items": items})
 
 
-def _product_page(
+def product_page(
     request: HttpRequest,
     product: Product,
     *,
@@ -110,9 +110,9 @@ def product_detail(request: HttpRequest, sku: str) -> HttpResponse:
     if "quantity" in request.GET:
         form = QuantityForm(request.GET)
         if not form.is_valid():
-            return _product_page(request, product, form=form, status=400)
-        return _product_page(request, product, quantity=form.cleaned_data["quantity"], form=form)
-    return _product_page(request, product)
+            return product_page(request, product, form=form, status=400)
+        return product_page(request, product, quantity=form.cleaned_data["quantity"], form=form)
+    return product_page(request, product)
 
 
 @require_POST
@@ -121,7 +121,7 @@ def stock_alert(request: HttpRequest, sku: str) -> HttpResponse:
     product = _product(sku)
     form = AlertForm(request.POST)
     if not form.is_valid():
-        return _product_page(request, product, alert_form=form, status=400)
+        return product_page(request, product, alert_form=form, status=400)
     try:
         stock_alert_subscribe(
             product=product, email=form.cleaned_data["email"], locale=customer_locale()

@@ -9,6 +9,15 @@ from django.utils.translation import gettext_lazy as _
 
 from inventory.services import MAX_QUANTITY
 
+DELIVERY_CHOICES = [
+    ("0", _("Ship what is ready now, the rest when it arrives")),
+    ("1", _("Ship everything together, in one parcel")),
+]
+
+
+def _together(value: str) -> bool:
+    return value == "1"
+
 
 class Form(forms.Form):
     """Labels without Django's trailing colon, as everywhere else on the pages."""
@@ -81,11 +90,8 @@ class CheckoutForm(Form):
     )
     ship_complete = forms.TypedChoiceField(
         label=_("When items are ready at different times"),
-        choices=[
-            ("0", _("Ship what is ready now, the rest when it arrives")),
-            ("1", _("Ship everything together, in one parcel")),
-        ],
-        coerce=lambda value: value == "1",
+        choices=DELIVERY_CHOICES,
+        coerce=_together,
         initial="0",
         # Offered only when some units are ready and some wait; otherwise it changes nothing.
         required=False,
@@ -108,11 +114,8 @@ class CancelForm(Form):
 class ShippingChoiceForm(Form):
     ship_complete = forms.TypedChoiceField(
         label=_("How should we ship?"),
-        choices=[
-            ("0", _("Ship what is ready now, the rest when it arrives")),
-            ("1", _("Ship everything together, in one parcel")),
-        ],
-        coerce=lambda value: value == "1",
+        choices=DELIVERY_CHOICES,
+        coerce=_together,
         widget=forms.RadioSelect,
     )
 

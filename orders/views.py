@@ -27,7 +27,7 @@ from inventory.exceptions import BackorderError, OrderRefused
 from inventory.models import Product
 from inventory.selectors import availability_quotes
 from inventory.services import storable_text
-from inventory.views import _product_page, customer_locale
+from inventory.views import customer_locale, product_page
 from orders import selectors, services
 from orders.cart import Cart, CartRow, CartView, cart_view, refusal_message
 from orders.forms import (
@@ -106,10 +106,10 @@ def cart_add(request: HttpRequest) -> HttpResponse:
         return redirect("catalogue")
     form = QuantityForm(request.POST)
     if not form.is_valid():
-        return _product_page(request, product, form=form, status=400)
+        return product_page(request, product, form=form, status=400)
     basket = Cart(request.session)
     if not basket.can_add(product.sku):
-        return _product_page(
+        return product_page(
             request,
             product,
             form=form,
@@ -130,7 +130,7 @@ def cart_add(request: HttpRequest) -> HttpResponse:
                 % {"count": basket.quantity(product.sku)}
                 + reason
             )
-        return _product_page(
+        return product_page(
             request,
             product,
             quantity=form.cleaned_data["quantity"],
