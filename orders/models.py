@@ -120,6 +120,14 @@ class OrderLine(models.Model):
                 condition=Q(backordered__gt=0),
                 name="line_backorder_queue",
             ),
+            # Units waiting per product, summed by every order placement (under the product
+            # lock) and every quote: an index-only scan, not a walk of the table.
+            models.Index(
+                fields=["product"],
+                include=["backordered"],
+                condition=Q(backordered__gt=0),
+                name="line_backordered_units",
+            ),
         ]
 
     def __str__(self) -> str:
