@@ -40,5 +40,6 @@ EMAIL_TIMEOUT = 10
 BACKORDER_EMAIL_RETRY_BASE_SECONDS = env.float("BACKORDER_EMAIL_RETRY_BASE_SECONDS", default=0.2)
 BACKORDER_EMAIL_RETRY_MAX_SECONDS = 2
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-SITE_URL = "http://testserver"
+# A worker the tests start may be pointed at a live server.
+SITE_URL = env("TEST_SITE_URL", default="http://testserver").rstrip("/")
 ALLOWED_HOSTS = ["testserver", "localhost", "127.0.0.1"]

@@ -21,8 +21,10 @@ from inventory.services import stock_receive
 from notifications.models import Notification, StockAlert
 from notifications.services import notifications_deliver
 from orders.models import Order, OrderLine
+from orders.services import LineRequest, order_place
 from tests.browser.conftest import shot
 from tests.factories import ProductFactory
+from tests.worker import celery_worker
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -530,3 +532,41 @@ def test_a_refusal_keeps_the_cart_and_a_sold_out_product_offers_an_alert(
         "en",
         None,
     )
+
+
+def test_a_customer_who_lost_the_link_finds_the_order_by_email(
+    page, live_server, hoodie, smtp, settings
+):
+    # given: Ana's order, its confirmation long in her inbox, and a worker sending emails
+    settings.SITE_URL = live_server.url
+    environment = {"EMAIL_URL": f"smtp://127.0.0.1:{smtp.port}", "TEST_SITE_URL": live_server.url}
+    with celery_worker(concurrency=1, env=environment):
+        order = order_place(email="ana@example.com", name="Ana", lines=[LineRequest(hoodie.sku, 1)])
+        smtp.wait_for(1)
+
+        # when: she asks for the link from the shop's header, typing loosely
+        page.goto(f"{live_server.url}/")
+        follow(page, page.get_by_role("link", name="Find my order"))
+        step(page, "lookup-1-form")
+        page.get_by_label("Order number").fill(order.number.replace("-", "").lower())
+        page.get_by_label("Email used for the order").fill("Ana@Example.com")
+        follow(page, page.get_by_role("button", name="Email me the link"))
+        step(page, "lookup-2-sent")
+
+        # then: the page says the same as for any pair, and the link arrives
+        expect(page.get_by_role("status")).to_have_text(
+            "If that order number and email address match an order, we have emailed its status"
+            " link to that address. It may take a minute."
+        )
+        [_, email] = smtp.wait_for(2)
+
+    assert email.subject == f"Your link to order {order.number}"
+    link = f"{live_server.url}{order.get_absolute_url()}"
+    assert link in email.text
+
+    # when: she follows it
+    page.goto(link)
+    step(page, "lookup-3-order")
+
+    # then
+    expect(page.get_by_role("heading", level=1)).to_have_text(f"Order {order.number}")
