@@ -277,16 +277,16 @@ def quote_line(
 
 def availability_quote(*, product: Product, quantity: int, today: date | None = None) -> Quote:
     """How an order of `quantity` units placed now would be served, and when it would ship."""
-    return availability_quotes(wanted=[(product, quantity)], today=today)[product.pk]
+    return availability_quotes(wanted=[(product, quantity)], today=today)[0]
 
 
 def availability_quotes(
     *, wanted: Sequence[tuple[Product, int]], today: date | None = None
-) -> dict[int, Quote]:
-    """`availability_quote` for several products at once (one quantity each), keyed by
-    product id: a fixed number of queries however many products."""
+) -> list[Quote]:
+    """`availability_quote` for each (product, quantity) of `wanted`, in its order; a product
+    may come more than once. A fixed number of queries however many products."""
     today = today or timezone.localdate()
-    products = [product for product, _ in wanted]
+    products = list({product.pk: product for product, _ in wanted}.values())
     ids = [product.pk for product in products]
     backordered = backordered_units(ids)
     supply: dict[int, list[Supply]] = defaultdict(list)
@@ -296,7 +296,7 @@ def availability_quotes(
         )
     incoming = incoming_supply(ids)
     lead = lead_times(products)
-    quotes = {}
+    quotes = []
     for product, quantity in wanted:
         ahead = backordered.get(product.pk, 0)
         timeline = Timeline(
@@ -304,13 +304,15 @@ def availability_quotes(
             incoming=incoming[product.pk],
             rule=eta_rule(product, lead[product.pk], today),
         )
-        quotes[product.pk] = quote_line(
-            rules=product_rules(product, ahead),
-            supply=supply[product.pk],
-            timeline=timeline,
-            quantity=quantity,
-            ahead=ahead,
-            today=today,
+        quotes.append(
+            quote_line(
+                rules=product_rules(product, ahead),
+                supply=supply[product.pk],
+                timeline=timeline,
+                quantity=quantity,
+                ahead=ahead,
+                today=today,
+            )
         )
     return quotes
 

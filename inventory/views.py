@@ -56,10 +56,10 @@ def catalogue(request: HttpRequest) -> HttpResponse:
     items = [
         {
             "product": product,
-            "quote": quotes[product.pk],
-            "alert": alert_offered(product, quotes[product.pk].status, quotes[product.pk].code),
+            "quote": quote,
+            "alert": alert_offered(product, quote.status, quote.code),
         }
-        for product in products
+        for product, quote in zip(products, quotes, strict=True)
     ]
     return render(request, "inventory/catalogue.html", {"page": page, "items": items})
 
@@ -76,13 +76,8 @@ def product_page(
 ) -> HttpResponse:
     cart = Cart(request.session)
     in_cart = cart.quantity(product.sku)
-    quotes = availability_quotes(wanted=[(product, quantity)])
-    one = (
-        quotes[product.pk]
-        if quantity == 1
-        else availability_quotes(wanted=[(product, 1)])[product.pk]
-    )
-    quote = quotes[product.pk]
+    # The badge always speaks of one unit, as in the catalogue; both quotes from one read.
+    quote, one = availability_quotes(wanted=[(product, quantity), (product, 1)])
     return render(
         request,
         "inventory/product.html",

@@ -153,8 +153,11 @@ def cart_view(cart: Cart, *, today: date | None = None) -> CartView:
     if missing:
         cart.save()
     wanted = [(products[sku], quantity) for sku, quantity in cart.items.items()]
-    quotes = availability_quotes(wanted=wanted, today=today) if wanted else {}
-    rows = [CartRow(product, quantity, quotes[product.pk]) for product, quantity in wanted]
+    quotes = availability_quotes(wanted=wanted, today=today) if wanted else []
+    rows = [
+        CartRow(product, quantity, quote)
+        for (product, quantity), quote in zip(wanted, quotes, strict=True)
+    ]
     return CartView(rows=rows, missing=missing, today=today)
 
 

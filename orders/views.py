@@ -117,7 +117,7 @@ def cart_add(request: HttpRequest) -> HttpResponse:
             status=422,
         )
     total = basket.quantity(product.sku) + form.cleaned_data["quantity"]
-    quote = availability_quotes(wanted=[(product, total)])[product.pk]
+    [quote] = availability_quotes(wanted=[(product, total)])
     if quote.status == "unavailable":
         reason = refusal_message(CartRow(product, total, quote))
         if basket.quantity(product.sku):
