@@ -23,7 +23,7 @@ from django.utils.translation import ngettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
-from inventory.exceptions import BackorderError, OrderRefused
+from inventory.exceptions import BackorderError, NotCancellable, OrderRefused
 from inventory.models import Product
 from inventory.selectors import availability_quotes
 from inventory.services import storable_text
@@ -38,7 +38,7 @@ from orders.forms import (
     QuantityForm,
     ShippingChoiceForm,
 )
-from orders.models import Order
+from orders.models import Order, OrderLine
 
 # The cart and checkout -----------------------------------------------------------------------
 
@@ -303,23 +303,25 @@ def order_line_cancel(request: HttpRequest, order: Order, line_id: int) -> HttpR
             error_line=line.pk,
         )
     quantity = form.cleaned_data["quantity"]
-    if quantity > line.backordered:
+    try:
+        services.order_line_cancel(line_id=line.pk, quantity=quantity, by_customer=True)
+    except NotCancellable:
+        # The service decides under the lock; say what is left in the customer's words.
+        left = OrderLine.objects.filter(pk=line.pk).values_list("backordered", flat=True).get()
         return _status_page(
             request,
             order,
-            status=409,
+            status=NotCancellable.status,
             error=ngettext(
                 "Only %(count)d unit of %(product)s can still be cancelled: the rest is in stock"
                 " for you or on its way.",
                 "Only %(count)d units of %(product)s can still be cancelled: the rest is in"
                 " stock for you or on its way.",
-                line.backordered,
+                left,
             )
-            % {"count": line.backordered, "product": line.product.name},
+            % {"count": left, "product": line.product.name},
             error_line=line.pk,
         )
-    try:
-        services.order_line_cancel(line_id=line.pk, quantity=quantity, by_customer=True)
     except BackorderError as refused:
         return _status_page(request, order, status=refused.status, error=refused.message)
     return _done(
