@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from inventory.services import MAX_QUANTITY
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
 
 DELIVERY_CHOICES = [
     ("0", _("Ship what is ready now, the rest when it arrives")),
@@ -19,6 +22,17 @@ def _together(value: str) -> bool:
     return value == "1"
 
 
+def units(label: StrOrPromise, *, min_value: int = 1, **options: Any) -> forms.IntegerField:
+    """A whole number of units, as the services accept them, typed on a phone's keypad."""
+    return forms.IntegerField(
+        label=label,
+        min_value=min_value,
+        max_value=MAX_QUANTITY,
+        widget=forms.NumberInput(attrs={"inputmode": "numeric", "size": 4}),
+        **options,
+    )
+
+
 class Form(forms.Form):
     """Labels without Django's trailing colon, as everywhere else on the pages."""
 
@@ -28,25 +42,14 @@ class Form(forms.Form):
 
 
 class QuantityForm(Form):
-    quantity = forms.IntegerField(
-        label=_("Quantity"),
-        min_value=1,
-        max_value=MAX_QUANTITY,
-        initial=1,
-        widget=forms.NumberInput(attrs={"inputmode": "numeric", "size": 4}),
-    )
+    quantity = units(_("Quantity"), initial=1)
 
 
 class CartLineForm(Form):
     """A new quantity for a cart line; 0 removes it."""
 
     sku = forms.CharField(max_length=64, widget=forms.HiddenInput)
-    quantity = forms.IntegerField(
-        label=_("Quantity"),
-        min_value=0,
-        max_value=MAX_QUANTITY,
-        widget=forms.NumberInput(attrs={"inputmode": "numeric", "size": 4}),
-    )
+    quantity = units(_("Quantity"), min_value=0)
 
 
 class CheckoutForm(Form):
@@ -103,12 +106,7 @@ class CheckoutForm(Form):
 
 
 class CancelForm(Form):
-    quantity = forms.IntegerField(
-        label=_("Units to cancel"),
-        min_value=1,
-        max_value=MAX_QUANTITY,
-        widget=forms.NumberInput(attrs={"inputmode": "numeric", "size": 4}),
-    )
+    quantity = units(_("Units to cancel"))
 
 
 class ShippingChoiceForm(Form):
