@@ -42,6 +42,22 @@ def mixed_order(hoodie) -> Order:
     )
 
 
+@pytest.fixture
+def delayed_order(hoodie) -> Order:
+    """Two hoodies promised for the delivery due in 5 days, which then slips to 9."""
+    today = timezone.localdate()
+    purchase_order = purchase_order_create(
+        supplier=SupplierFactory(),
+        lines=[PurchaseLineRequest(hoodie.sku, 10, today + timedelta(days=5))],
+    )
+    order = order_place(email="ana@example.com", name="Ana", lines=[LineRequest(hoodie.sku, 2)])
+    purchase_order_line_reschedule(
+        line_id=purchase_order.lines.get().pk, expected_date=today + timedelta(days=9)
+    )
+    product_refresh(product_id=hoodie.pk, cause=EtaChange.Cause.PO_DATE_CHANGED)
+    return order
+
+
 def test_the_page_shows_each_line_with_its_status_and_eta(client, mixed_order):
     # given
     today = timezone.localdate()
@@ -86,18 +102,9 @@ def test_every_date_on_the_page_is_inside_a_time_element(client, mixed_order):
     assert html.count("<time datetime=") >= 5
 
 
-def test_a_moved_eta_shows_beside_the_first_promise_and_in_the_history(client, hoodie):
+def test_a_moved_eta_shows_beside_the_first_promise_and_in_the_history(client, delayed_order):
     # given: promised in 5 days; the supplier slips to 9
-    today = timezone.localdate()
-    purchase_order = purchase_order_create(
-        supplier=SupplierFactory(),
-        lines=[PurchaseLineRequest(hoodie.sku, 10, today + timedelta(days=5))],
-    )
-    order = order_place(email="ana@example.com", name="Ana", lines=[LineRequest(hoodie.sku, 2)])
-    purchase_order_line_reschedule(
-        line_id=purchase_order.lines.get().pk, expected_date=today + timedelta(days=9)
-    )
-    product_refresh(product_id=hoodie.pk, cause=EtaChange.Cause.PO_DATE_CHANGED)
+    order, today = delayed_order, timezone.localdate()
 
     # when
     response = client.get(status_path(order))
@@ -300,18 +307,9 @@ def test_a_nonsense_delivery_choice_is_a_400(client, mixed_order):
     assert mixed_order.ship_complete is False
 
 
-def test_the_customer_answers_a_delay_notice_on_the_page(client, hoodie):
+def test_the_customer_answers_a_delay_notice_on_the_page(client, delayed_order):
     # given: a delayed order
-    today = timezone.localdate()
-    purchase_order = purchase_order_create(
-        supplier=SupplierFactory(),
-        lines=[PurchaseLineRequest(hoodie.sku, 10, today + timedelta(days=5))],
-    )
-    order = order_place(email="ana@example.com", name="Ana", lines=[LineRequest(hoodie.sku, 2)])
-    purchase_order_line_reschedule(
-        line_id=purchase_order.lines.get().pk, expected_date=today + timedelta(days=9)
-    )
-    product_refresh(product_id=hoodie.pk, cause=EtaChange.Cause.PO_DATE_CHANGED)
+    order = delayed_order
     notice = Notification.objects.get(order=order, kind=Kind.DELAY)
     line = order.lines.get()
 
