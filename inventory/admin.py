@@ -20,7 +20,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from inventory import selectors, services
+from inventory import catalogue, checks, purchasing, selectors, stock
 from inventory.exceptions import BackorderError, InvalidTransition
 from inventory.models import (
     Allocation,
@@ -35,6 +35,7 @@ from inventory.models import (
     Warehouse,
 )
 from inventory.selectors import Reliability
+from orders import queue
 
 
 class ReadOnlyAdminMixin:
@@ -186,7 +187,7 @@ class ProductAdmin(admin.ModelAdmin):
         ),
     )
     # What a change to these means for waiting customers: their ETAs are recomputed.
-    SUPPLY_FIELDS = services.PRODUCT_SUPPLY_FIELDS
+    SUPPLY_FIELDS = catalogue.PRODUCT_SUPPLY_FIELDS
 
     def get_queryset(self, request: HttpRequest):
         from orders.models import OrderLine
@@ -282,7 +283,7 @@ class ProductAdmin(admin.ModelAdmin):
         if terms_products(formsets):
             changed.append("supplier terms")
         if change and changed:
-            services.product_supply_changed(
+            catalogue.product_supply_changed(
                 product_ids=[form.instance.pk],
                 detail=f"{', '.join(changed).capitalize()} changed in the admin",
             )
@@ -291,7 +292,7 @@ class ProductAdmin(admin.ModelAdmin):
     def reallocate(self, request: HttpRequest, queryset) -> None:
         total = 0
         for product in queryset.order_by("pk"):
-            total += services.product_reallocate(product_id=product.pk)
+            total += queue.product_reallocate(product_id=product.pk)
         self.message_user(request, f"Allocated {total} backordered unit(s).", messages.SUCCESS)
 
 
@@ -308,8 +309,8 @@ class StockChangeForm(forms.Form):
     warehouse = forms.ModelChoiceField(queryset=Warehouse.objects.all())
     kind = forms.ChoiceField(choices=KIND_CHOICES)
     quantity = forms.IntegerField(
-        min_value=-services.MAX_QUANTITY,
-        max_value=services.MAX_QUANTITY,
+        min_value=-checks.MAX_QUANTITY,
+        max_value=checks.MAX_QUANTITY,
         help_text="Signed for adjustments; positive for receipts and returns.",
     )
     reason = forms.CharField(max_length=255, required=False)
@@ -379,11 +380,11 @@ class StockAdmin(admin.ModelAdmin):
             }
             try:
                 if data["kind"] == "receipt":
-                    services.stock_receive(**common, reference=data["reference"])
+                    stock.stock_receive(**common, reference=data["reference"])
                 elif data["kind"] == "return":
-                    services.stock_return(**common, reason=data["reason"])
+                    stock.stock_return(**common, reason=data["reason"])
                 else:
-                    services.stock_adjust(**common, reason=data["reason"])
+                    stock.stock_adjust(**common, reason=data["reason"])
             except BackorderError as error:
                 form.add_error(None, error.message)
             else:
@@ -527,7 +528,7 @@ class SupplierAdmin(admin.ModelAdmin):
         if terms_changed:
             changed.append("terms")
         if product_ids:
-            services.product_supply_changed(
+            catalogue.product_supply_changed(
                 product_ids=product_ids,
                 detail=f"{supplier.name}: {', '.join(changed)} changed in the admin",
             )
@@ -589,8 +590,8 @@ class PurchaseOrderLineForm(forms.ModelForm):
 
     def clean_quantity(self) -> int:
         quantity = self.cleaned_data["quantity"]
-        if not 1 <= quantity <= services.MAX_QUANTITY:
-            raise ValidationError(f"Enter a quantity from 1 to {services.MAX_QUANTITY}.")
+        if not 1 <= quantity <= checks.MAX_QUANTITY:
+            raise ValidationError(f"Enter a quantity from 1 to {checks.MAX_QUANTITY}.")
         settled = self.instance.received + self.instance.cancelled
         if quantity < settled:
             raise ValidationError(f"{settled} unit(s) are already received or cancelled.")
@@ -612,7 +613,7 @@ class PurchaseOrderLineForm(forms.ModelForm):
 class PurchaseOrderLineFormSet(forms.BaseInlineFormSet):
     default_error_messages = {
         "too_few_forms": "A purchase order needs at least one line.",
-        "too_many_forms": f"A purchase order has at most {services.MAX_PURCHASE_LINES} lines.",
+        "too_many_forms": f"A purchase order has at most {checks.MAX_PURCHASE_LINES} lines.",
     }
 
 
@@ -626,7 +627,7 @@ class DraftLineInline(admin.TabularInline):
     autocomplete_fields = ("product",)
     extra = 0
     min_num = 1
-    max_num = services.MAX_PURCHASE_LINES
+    max_num = checks.MAX_PURCHASE_LINES
 
     def get_formset(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> Any:
         return super().get_formset(request, obj, validate_min=True, validate_max=True, **kwargs)
@@ -849,13 +850,13 @@ class PurchaseOrderAdmin(PurchaseOrderSearchAdmin):
             if f.cleaned_data.get("product") and not f.cleaned_data.get("DELETE")
         ]
         data = form.cleaned_data
-        created = services.purchase_order_create(
+        created = purchasing.purchase_order_create(
             supplier=data["supplier"],
             warehouse=data["warehouse"],
             reference=data["reference"],
             notes=data["notes"],
             lines=[
-                services.PurchaseLineRequest(
+                purchasing.PurchaseLineRequest(
                     sku=row["product"].sku,
                     quantity=row["quantity"],
                     expected_date=row["expected_date"],
@@ -885,7 +886,7 @@ class PurchaseOrderAdmin(PurchaseOrderSearchAdmin):
             # The lines are read-only: Django's own save writes nothing for them.
             super().save_formset(request, form, formset, change)
             return
-        services.purchase_order_draft_lines_save(
+        purchasing.purchase_order_draft_lines_save(
             purchase_order_id=form.instance.pk,
             lines=formset.save(commit=False),
             deleted=formset.deleted_objects,
@@ -904,7 +905,7 @@ class PurchaseOrderAdmin(PurchaseOrderSearchAdmin):
     def place(self, request: HttpRequest, queryset: Any) -> None:
         for purchase_order in queryset.order_by("pk"):
             try:
-                services.purchase_order_place(
+                purchasing.purchase_order_place(
                     purchase_order_id=purchase_order.pk, actor=request.user
                 )
             except BackorderError as error:
@@ -921,7 +922,7 @@ class PurchaseOrderAdmin(PurchaseOrderSearchAdmin):
     def cancel(self, request: HttpRequest, queryset: Any) -> None:
         for purchase_order in queryset.order_by("pk"):
             try:
-                cancelled = services.purchase_order_cancel(
+                cancelled = purchasing.purchase_order_cancel(
                     purchase_order_id=purchase_order.pk, actor=request.user
                 )
             except BackorderError as error:
@@ -1012,10 +1013,10 @@ class PurchaseOrderAdmin(PurchaseOrderSearchAdmin):
                 for key in (f"lines[{index}]", f"lines[{index}].quantity"):
                     fields[key] = form.quantity_field(line)
             try:
-                receipts = services.purchase_order_receive(
+                receipts = purchasing.purchase_order_receive(
                     purchase_order_id=purchase_order.pk,
                     lines=[
-                        services.ReceiptRequest(quantity=quantity, line_id=line.pk)
+                        purchasing.ReceiptRequest(quantity=quantity, line_id=line.pk)
                         for line, quantity in received
                     ],
                     received_on=form.cleaned_data["received_on"],
@@ -1064,14 +1065,14 @@ class PurchaseOrderAdmin(PurchaseOrderSearchAdmin):
                     for line, expected_date in form.changes():
                         if expected_date is None:
                             field = form.cancel_field(line)
-                            cancelled = services.purchase_order_line_cancel(
+                            cancelled = purchasing.purchase_order_line_cancel(
                                 line_id=line.pk, actor=request.user
                             )
                             units = cancelled.cancelled - line.cancelled
                             done.append(f"{line.product.sku}: {units} unit(s) cancelled")
                         else:
                             field = form.date_field(line)
-                            services.purchase_order_line_reschedule(
+                            purchasing.purchase_order_line_reschedule(
                                 line_id=line.pk, expected_date=expected_date, actor=request.user
                             )
                             done.append(
@@ -1112,7 +1113,7 @@ class PurchaseOrderReceiveForm(forms.Form):
                 label=f"{line.product.sku} received",
                 required=False,
                 min_value=1,
-                max_value=services.MAX_QUANTITY,
+                max_value=checks.MAX_QUANTITY,
                 widget=forms.NumberInput(attrs={"class": "vIntegerField"}),
             )
 

@@ -25,7 +25,8 @@ from config.api import (
     StrictIntegerField,
     errors,
 )
-from inventory import selectors, services
+from inventory import catalogue, purchasing, selectors
+from inventory.checks import MAX_LEAD_TIME_DAYS, MAX_QUANTITY, storable_text
 from inventory.exceptions import ValidationFailed
 from inventory.models import (
     Product,
@@ -33,7 +34,7 @@ from inventory.models import (
     PurchaseOrderLine,
     Supplier,
 )
-from inventory.services import MAX_LEAD_TIME_DAYS, MAX_QUANTITY
+from inventory.stock import stock_adjust
 
 # Serializers: the shape of input and output only ---------------------------------------------
 
@@ -221,7 +222,7 @@ class ReceiptWriteSerializer(serializers.Serializer):
 
 
 def _product(sku: str) -> Product:
-    product = Product.objects.filter(sku=sku).first() if services.storable_text(sku) else None
+    product = Product.objects.filter(sku=sku).first() if storable_text(sku) else None
     if product is None:
         raise NotFound("No product with this SKU.")
     return product
@@ -231,7 +232,7 @@ def _product_body(product: Product) -> dict[str, Any]:
     return dict(
         ProductSerializer(
             {
-                **{name: getattr(product, name) for name in ("sku", *services.PRODUCT_FIELDS)},
+                **{name: getattr(product, name) for name in ("sku", *catalogue.PRODUCT_FIELDS)},
                 "stock": selectors.stock_figures(product),
             }
         ).data
@@ -271,7 +272,7 @@ class ProductListView(APIView):
     def post(self, request: Request) -> Response:
         data = ProductWriteSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        product = services.product_create(**data.validated_data, actor=request.user)
+        product = catalogue.product_create(**data.validated_data, actor=request.user)
         return Response(_product_body(product), status=status.HTTP_201_CREATED)
 
 
@@ -300,7 +301,7 @@ class ProductView(APIView):
             raise ValidationFailed("A product's SKU cannot change.", fields={"sku": "read-only"})
         data = ProductUpdateSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
-        product = services.product_update(
+        product = catalogue.product_update(
             product_id=product.pk, changes=dict(data.validated_data), actor=request.user
         )
         return Response(_product_body(product))
@@ -358,10 +359,10 @@ class StockAdjustmentView(APIView):
         data = AdjustmentWriteSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
-        product = services.products_by_sku([values["sku"]], field="sku")[values["sku"]]
-        movement = services.stock_adjust(
+        product = selectors.products_by_sku([values["sku"]], field="sku")[values["sku"]]
+        movement = stock_adjust(
             product=product,
-            warehouse=services.warehouse_by_code(values.get("warehouse")),
+            warehouse=selectors.warehouse_by_code(values.get("warehouse")),
             quantity=values["quantity"],
             reason=values["reason"],
             actor=request.user,
@@ -394,7 +395,7 @@ class SupplierListView(APIView):
     def post(self, request: Request) -> Response:
         data = SupplierWriteSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        supplier = services.supplier_create(**data.validated_data, actor=request.user)
+        supplier = catalogue.supplier_create(**data.validated_data, actor=request.user)
         return Response(SupplierSerializer(supplier).data, status=status.HTTP_201_CREATED)
 
 
@@ -415,12 +416,12 @@ class PurchaseOrderListView(APIView):
         supplier = Supplier.objects.filter(pk=values["supplier"]).first()
         if supplier is None:
             raise ValidationFailed("Unknown supplier.", fields={"supplier": "unknown supplier"})
-        purchase_order = services.purchase_order_create(
+        purchase_order = purchasing.purchase_order_create(
             supplier=supplier,
-            warehouse=services.warehouse_by_code(values.get("warehouse")),
+            warehouse=selectors.warehouse_by_code(values.get("warehouse")),
             reference=values.get("reference", ""),
             notes=values.get("notes", ""),
-            lines=[services.PurchaseLineRequest(**line) for line in values["lines"]],
+            lines=[purchasing.PurchaseLineRequest(**line) for line in values["lines"]],
             actor=request.user,
         )
         return Response(_purchase_order_body(purchase_order.pk), status=status.HTTP_201_CREATED)
@@ -456,7 +457,7 @@ class PurchaseOrderLineView(APIView):
             raise NotFound("No such purchase order line.")
         data = LineRescheduleSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        services.purchase_order_line_reschedule(
+        purchasing.purchase_order_line_reschedule(
             line_id=line_id, expected_date=data.validated_data["expected_date"], actor=request.user
         )
         return Response(_purchase_order_body(purchase_order_id))
@@ -479,9 +480,9 @@ class PurchaseOrderReceiveView(APIView):
         data = ReceiptWriteSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
-        services.purchase_order_receive(
+        purchasing.purchase_order_receive(
             purchase_order_id=purchase_order_id,
-            lines=[services.ReceiptRequest(**line) for line in values["lines"]],
+            lines=[purchasing.ReceiptRequest(**line) for line in values["lines"]],
             received_on=values.get("received_on"),
             reference=values.get("reference", ""),
             actor=request.user,

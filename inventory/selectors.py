@@ -7,13 +7,16 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal
 
 from django.conf import settings
 from django.db.models import Avg, Count, F, Q, StdDev, Sum
 from django.utils import timezone
 
 from inventory.allocation import Policy, ProductRules, RequestedLine, Supply, plan_order
+from inventory.checks import is_code, storable_text
 from inventory.eta import EtaRule, Incoming, Timeline
+from inventory.exceptions import ValidationFailed
 from inventory.models import (
     Allocation,
     Product,
@@ -23,6 +26,7 @@ from inventory.models import (
     Stock,
     StockMovement,
     SupplierProduct,
+    Warehouse,
 )
 from orders.models import OrderLine
 
@@ -380,3 +384,68 @@ def stock_figures(product: Product) -> StockFigures:
         lead_time_days=lead_times([product])[product.pk],
         warehouses=stocks,
     )
+
+
+# Lookups the services make of what a request names ------------------------------------------
+
+
+def warehouse_default() -> Warehouse:
+    warehouse = Warehouse.objects.filter(is_default=True).first()
+    if warehouse is None:
+        raise ValidationFailed(
+            "No default warehouse is configured.", fields={"warehouse": "required"}
+        )
+    return warehouse
+
+
+def warehouse_by_code(code: object) -> Warehouse:
+    """The warehouse with this code; the default warehouse when `code` is None or empty."""
+    if code is None or code == "":
+        return warehouse_default()
+    warehouse = Warehouse.objects.filter(code=code).first() if is_code(code) else None
+    if warehouse is None:
+        raise ValidationFailed("Unknown warehouse.", fields={"warehouse": "unknown warehouse"})
+    return warehouse
+
+
+def products_by_sku(skus: Sequence[str], *, field: str = "") -> dict[str, Product]:
+    """The products the request lines name; refused naming each unknown SKU by its index.
+
+    With `field`, a single SKU is named by that field instead.
+    """
+    products = {
+        p.sku: p
+        for p in Product.objects.filter(sku__in={sku for sku in skus if storable_text(sku)})
+    }
+    unknown = {
+        field or f"lines[{index}].sku": "unknown SKU"
+        for index, sku in enumerate(skus)
+        if sku not in products
+    }
+    if unknown:
+        raise ValidationFailed("Unknown product.", fields=unknown)
+    return products
+
+
+def terms_costs(supplier_id: int, product_ids: Iterable[int]) -> dict[int, Decimal | None]:
+    """The unit cost in the supplier's terms for each product: a line's default cost."""
+    return dict(
+        SupplierProduct.objects.filter(
+            supplier_id=supplier_id, product_id__in=list(product_ids)
+        ).values_list("product_id", "unit_cost")
+    )
+
+
+def supplier_products(supplier_id: int) -> list[int]:
+    """The products the supplier has terms for."""
+    return list(
+        SupplierProduct.objects.filter(supplier_id=supplier_id)
+        .order_by("product_id")
+        .values_list("product_id", flat=True)
+    )
+
+
+def expected_slip(supplier_id: int) -> int:
+    """Days the supplier's proven lateness adds to its lead time."""
+    reliability = supplier_reliability([supplier_id]).get(supplier_id)
+    return reliability.expected_slip_days if reliability else 0

@@ -11,11 +11,11 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST, require_safe
 
+from inventory.checks import storable_text
 from inventory.exceptions import AlertNotNeeded
 from inventory.models import Product
 from inventory.selectors import availability_quotes
-from inventory.services import storable_text
-from notifications.services import stock_alert_subscribe
+from notifications.alerts import stock_alert_subscribe
 from orders.cart import Cart, CartRow, ready_date, refusal_message
 from orders.forms import AlertForm, QuantityForm
 

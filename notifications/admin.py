@@ -5,7 +5,7 @@ from django.http import HttpRequest
 from django.utils.html import format_html
 
 from inventory.admin import ReadOnlyAdminMixin, ReadOnlyInline
-from notifications import services
+from notifications import delivery
 from notifications.models import DelayAnswer, Notification, StockAlert
 
 
@@ -75,7 +75,7 @@ class NotificationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.action(description="Resend failed emails", permissions=["change"])
     def resend(self, request: HttpRequest, queryset) -> None:
         ids = list(queryset.values_list("pk", flat=True))
-        resent = services.notifications_resend(ids=ids)
+        resent = delivery.notifications_resend(ids=ids)
         skipped = len(ids) - resent
         self.message_user(
             request,

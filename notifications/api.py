@@ -12,7 +12,7 @@ from rest_framework.views import APIView
 
 from config.api import PublicThrottle, StrictEmailField, errors
 from inventory.api import _product
-from notifications import services
+from notifications import alerts
 from orders.models import Order
 
 
@@ -45,7 +45,7 @@ class StockAlertView(APIView):
     def post(self, request: Request, sku: str) -> Response:
         data = StockAlertWriteSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        alert = services.stock_alert_subscribe(product=_product(sku), **data.validated_data)
+        alert = alerts.stock_alert_subscribe(product=_product(sku), **data.validated_data)
         # The request's own address, as given: whether it asked before stays private.
         return Response(
             {"sku": sku, "email": data.validated_data["email"].strip(), "locale": alert.locale},

@@ -1,4 +1,4 @@
-"""Celery tasks that deliver the outbox: thin shells over `notifications.services`."""
+"""Celery tasks that deliver the outbox: thin shells over `notifications.delivery`."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from celery import shared_task
 from django.conf import settings
 from django.db import OperationalError
 
-from notifications import services
+from notifications import delivery
 
 logger = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ def deliver_notifications(self, notification_ids: list[int]) -> list[int]:
     send. SMTP and connection errors are retried with backoff and jitter until the rows
     run out of attempts. Returns [notifications sent, emails sent, failed].
     """
-    report = services.notifications_deliver(ids=notification_ids)
+    report = delivery.notifications_deliver(ids=notification_ids)
     if report.emails:
         logger.info("Sent %s email(s) for %s notification(s)", report.emails, report.sent)
     if report.retry_in is not None:
@@ -43,7 +43,7 @@ def sweep_notifications() -> int:
     """Deliver rows still pending a while after they were written: their after-commit task
     was lost (broker down, worker gone) or their retry is due."""
     older_than = timedelta(seconds=settings.BACKORDER_EMAIL_SWEEP_AFTER_SECONDS)
-    ids = services.notifications_due(older_than=older_than)
+    ids = delivery.notifications_due(older_than=older_than)
     batch = settings.BACKORDER_EMAIL_BATCH_SIZE
     for start in range(0, len(ids), batch):
         deliver_notifications.delay(ids[start : start + batch])

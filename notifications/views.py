@@ -13,7 +13,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from inventory.exceptions import BackorderError
-from notifications import services
+from notifications import answers
 from notifications.models import DelayAnswer, Notification
 from orders.models import OrderLine
 from orders.selectors import order_for_customer
@@ -29,7 +29,7 @@ def delay_answer(
     notification = Notification.objects.filter(
         pk=notification_id, order=order, kind=Notification.Kind.DELAY
     ).first()
-    if notification is None or line_id not in services.delay_lines(notification):
+    if notification is None or line_id not in answers.delay_lines(notification):
         raise Http404("No such delay notice.")
     line = next((line for line in order.lines.all() if line.pk == line_id), None)
     if line is None:
@@ -38,7 +38,7 @@ def delay_answer(
     with translation.override(order.locale):
         if request.method == "POST":
             try:
-                services.delay_answer(
+                answers.delay_answer(
                     notification=notification, line=line, answer=request.POST.get("answer", "")
                 )
             except BackorderError as refused:

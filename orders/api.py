@@ -29,7 +29,7 @@ from config.api import (
     is_staff,
     require_staff,
 )
-from inventory.services import MAX_QUANTITY
+from inventory.checks import MAX_ORDER_LINES, MAX_QUANTITY
 from orders import selectors, services
 from orders.models import Order, OrderLine
 
@@ -88,7 +88,7 @@ class OrderWriteSerializer(serializers.Serializer):
         required=False, help_text="Where the parcel goes; optional."
     )
     lines = OrderLineWriteSerializer(
-        many=True, allow_empty=False, min_length=1, max_length=services.MAX_LINES
+        many=True, allow_empty=False, min_length=1, max_length=MAX_ORDER_LINES
     )  # type: ignore[call-arg]
 
 

@@ -19,10 +19,9 @@ from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from inventory.checks import MAX_ORDER_LINES, MAX_QUANTITY, storable_text
 from inventory.models import Product
 from inventory.selectors import Quote, availability_quotes
-from inventory.services import MAX_QUANTITY, storable_text
-from orders.services import MAX_LINES
 from orders.templatetags.shop import when
 
 SESSION_KEY = "cart"
@@ -51,7 +50,7 @@ class Cart:
         return self.items.get(sku, 0)
 
     def can_add(self, sku: str) -> bool:
-        return sku in self.items or len(self.items) < MAX_LINES
+        return sku in self.items or len(self.items) < MAX_ORDER_LINES
 
     def set(self, sku: str, quantity: int) -> None:
         if not storable_text(sku):

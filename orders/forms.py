@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from inventory.services import MAX_QUANTITY
+from inventory.checks import MAX_QUANTITY
 
 if TYPE_CHECKING:
     from django_stubs_ext import StrOrPromise

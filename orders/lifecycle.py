@@ -2,13 +2,19 @@
 
 Services change a line's counters, then call `line_change`, which derives the new status,
 checks the transition is allowed and returns the event row that records it. The customer
-timeline and the admin history both read those rows.
+timeline and the admin history both read those rows. No status is written but the one
+`line_change` derived: services save it with the line's counters, or with `statuses_save`.
+Events of lines carry line statuses only; an order's own events (placed, priority, delivery
+choice) carry none.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Sequence
 from typing import Any
 
+from config.sql import chunked
 from inventory.exceptions import InvalidTransition
 from orders.models import OrderEvent, OrderLine
 
@@ -70,3 +76,13 @@ def line_change(
         actor=recorded_actor(actor),
         message=message[:255],
     )
+
+
+def statuses_save(lines: Sequence[OrderLine]) -> None:
+    """Write the status `line_change` gave each line, one statement per status."""
+    by_status: dict[str, list[int]] = defaultdict(list)
+    for line in lines:
+        by_status[line.status].append(line.pk)
+    for status, line_ids in by_status.items():
+        for chunk in chunked(line_ids):
+            OrderLine.objects.filter(pk__in=chunk).update(status=status)

@@ -1,4 +1,4 @@
-"""Read-only queries over orders."""
+"""Read-only queries over orders: pages, the API, reports and the backorder queue."""
 
 from __future__ import annotations
 
@@ -11,8 +11,11 @@ from typing import Any
 from django.conf import settings
 from django.db.models import Count, F, Prefetch, Q, QuerySet
 from django.http import Http404
+from django.utils import timezone
 
-from inventory.models import Product
+from inventory.allocation import Policy
+from inventory.models import Product, Stock
+from notifications.models import DelayAnswer, Notification
 from orders.models import EtaChange, Order, OrderEvent, OrderLine, Shipment, ShipmentLine
 
 OPEN_STATUSES = (
@@ -228,8 +231,6 @@ class OrderPage:
 def order_page(order: Order) -> OrderPage:
     """Everything the customer's order page shows, for an order from `order_for_customer`
     (lines and products prefetched): six more queries, however long the order."""
-    from notifications.models import DelayAnswer, Notification
-
     lines = list(order.lines.all())
     by_id = {line.pk: line for line in lines}
     timeline: list[TimelineEntry] = []
@@ -313,3 +314,113 @@ def order_page(order: Order) -> OrderPage:
         can_change_shipping=not any(line.shipped for line in lines)
         and sum(line.outstanding for line in lines) > 1,
     )
+
+
+# The backorder queue ------------------------------------------------------------------------
+
+
+def queue_ordering() -> list[Any]:
+    """A product's backorder queue order: priority, then order time, then line id."""
+    return [F("order__priority").desc(), "order__created_at", "pk"]
+
+
+def queue_head(product_id: int, units: int) -> dict[int, OrderLine]:
+    """The waiting lines at the head of the product's queue that `units` free units can
+    reach, in queue order, read batch by batch with the fields a fill changes."""
+    waiting = (
+        OrderLine.objects.filter(product_id=product_id, backordered__gt=0)
+        .only("order_id", "quantity", "allocated", "backordered", "shipped", "cancelled", "status")
+        .order_by(*queue_ordering())
+    )
+    lines: dict[int, OrderLine] = {}
+    batch_size = settings.BACKORDER_BATCH_SIZE
+    wanted = 0
+    while wanted < units:
+        batch = list(waiting[len(lines) : len(lines) + batch_size])
+        lines.update((line.pk, line) for line in batch)
+        wanted += sum(line.backordered for line in batch)
+        if len(batch) < batch_size:
+            break
+    return lines
+
+
+def queue_waiting(product_id: int) -> list[tuple[int, int, int, date | None, date | None]]:
+    """The product's whole queue in order: (line id, order id, units waiting, ETA, told)."""
+    return list(
+        OrderLine.objects.filter(product_id=product_id, backordered__gt=0)
+        .order_by(*queue_ordering())
+        .values_list("pk", "order_id", "backordered", "eta", "notified_eta")
+    )
+
+
+def allocated_lines_to_date(
+    product_id: int, *, today: date, ready: date
+) -> list[tuple[int, int, date | None]]:
+    """Allocated lines with no planned ship date, one in the past or one later than `ready`:
+    (line id, order id, ETA)."""
+    return list(
+        OrderLine.objects.filter(product_id=product_id, backordered=0, allocated__gt=0)
+        .filter(Q(eta__isnull=True) | Q(eta__lt=today) | Q(eta__gt=ready))
+        .values_list("pk", "order_id", "eta")
+    )
+
+
+def preordered_lines(product_id: int) -> list[OrderLine]:
+    """The product's lines still waiting for its release, with the fields a release moves."""
+    return list(
+        OrderLine.objects.filter(product_id=product_id, status=OrderLine.Status.PREORDERED).only(
+            "order_id", "quantity", "allocated", "backordered", "shipped", "cancelled", "status"
+        )
+    )
+
+
+def products_with_fillable_backorders(today: date | None = None) -> list[int]:
+    """Products that have both free stock and waiting backorders.
+
+    Pre-order products before their release hold their stock, so they are left out.
+    """
+    today = today or timezone.localdate()
+    waiting = set(
+        OrderLine.objects.filter(backordered__gt=0).values_list("product_id", flat=True).distinct()
+    )
+    free = set(
+        Stock.objects.filter(on_hand__gt=F("allocated"), product_id__in=waiting)
+        .exclude(product__backorder_policy=Policy.PREORDER, product__release_date__gt=today)
+        .values_list("product_id", flat=True)
+        .distinct()
+    )
+    return sorted(free)
+
+
+def products_to_refresh(today: date) -> dict[int, str]:
+    """Products whose ETAs a new day moves, with the cause: pre-orders due, waiting lines,
+    allocated lines whose planned ship date has passed."""
+    waiting = OrderLine.objects.filter(
+        Q(backordered__gt=0) | Q(backordered=0, allocated__gt=0, eta__lt=today)
+    )
+    causes: dict[int, str] = {
+        product_id: EtaChange.Cause.DAY_ROLLOVER
+        for product_id in waiting.values_list("product_id", flat=True).distinct().order_by()
+    }
+    due = OrderLine.objects.filter(
+        status=OrderLine.Status.PREORDERED, product__release_date__lte=today
+    )
+    for product_id in due.values_list("product_id", flat=True).distinct().order_by():
+        causes[product_id] = EtaChange.Cause.RELEASED
+    return causes
+
+
+def products_to_reallocate(today: date) -> dict[int, str]:
+    """The safety net's work: products whose free stock could fill a backorder, and those
+    whose pre-orders are due, with the cause to record."""
+    due = {
+        product_id
+        for product_id, cause in products_to_refresh(today).items()
+        if cause == EtaChange.Cause.RELEASED
+    }
+    causes: dict[int, str] = {
+        product_id: EtaChange.Cause.STOCK_CHANGED
+        for product_id in set(products_with_fillable_backorders(today)) - due
+    }
+    causes.update((product_id, EtaChange.Cause.RELEASED) for product_id in due)
+    return causes

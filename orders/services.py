@@ -1,4 +1,11 @@
-"""Services that place, cancel and ship orders."""
+"""Order services: place, cancel, ship, reprioritise and change how an order ships.
+
+Each takes the product locks of the lines it touches (`inventory.locks`) before anything
+else, changes stock only through `inventory.ledger`, allocates new lines through
+`orders.allocating`, moves statuses through `orders.lifecycle`, owes its emails through
+`notifications.outbox` and asks for the products' refresh through `inventory.refresh` when
+the queue behind it moves.
+"""
 
 from __future__ import annotations
 
@@ -11,11 +18,19 @@ from datetime import date
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import F
 from django.utils import timezone
 
-from inventory import selectors
-from inventory.allocation import RequestedLine, Supply, plan_order, release_allocations
+from inventory import ledger
+from inventory import selectors as stock_selectors
+from inventory.allocation import RequestedLine, Supply, plan_order
+from inventory.checks import (
+    MAX_ORDER_LINES,
+    check_email,
+    check_locale,
+    check_priority,
+    check_quantity,
+    check_text,
+)
 from inventory.eta import Incoming, Timeline
 from inventory.exceptions import (
     IdempotencyConflict,
@@ -24,18 +39,11 @@ from inventory.exceptions import (
     OrderRefused,
     ValidationFailed,
 )
-from inventory.locks import lock_products, lock_stocks
-from inventory.models import Allocation, Product, Stock, StockMovement
-from inventory.services import (
-    allocations_apply,
-    check_email,
-    check_locale,
-    check_quantity,
-    check_text,
-    enqueue_refresh,
-    products_by_sku,
-)
-from notifications import services as notices
+from inventory.locks import lock_order, lock_order_lines, lock_products, lock_stocks
+from inventory.models import Product, StockMovement
+from inventory.refresh import refresh_after_commit
+from notifications import outbox
+from orders.allocating import order_lines_create
 from orders.lifecycle import line_change, recorded_actor
 from orders.models import (
     EtaChange,
@@ -48,7 +56,6 @@ from orders.models import (
     ShipmentLine,
 )
 
-MAX_LINES = 100
 _KEY = re.compile(r"[\x21-\x7e]+")
 
 
@@ -87,11 +94,11 @@ def _validate_order(
     locale = check_locale(locale)
     if not lines:
         raise ValidationFailed("An order needs at least one line.", fields={"lines": "required"})
-    if len(lines) > MAX_LINES:
-        raise ValidationFailed("Too many lines.", fields={"lines": f"at most {MAX_LINES}"})
+    if len(lines) > MAX_ORDER_LINES:
+        raise ValidationFailed("Too many lines.", fields={"lines": f"at most {MAX_ORDER_LINES}"})
     for index, line in enumerate(lines):
         check_quantity(line.quantity, field=f"lines[{index}].quantity")
-    products = products_by_sku([line.sku for line in lines])
+    products = stock_selectors.products_by_sku([line.sku for line in lines])
     return email, name, locale, products
 
 
@@ -123,8 +130,8 @@ def order_place(
     # Supply outlook, read before the locks to keep them short: purchase orders and supplier
     # terms never take the product lock, so reading them under it would be no fresher.
     ordered = list(products.values())
-    lead_times = selectors.lead_times(ordered)
-    incoming = selectors.incoming_supply(lead_times)
+    lead_times = stock_selectors.lead_times(ordered)
+    incoming = stock_selectors.incoming_supply(lead_times)
     try:
         return _order_place_locked(
             email=email,
@@ -171,9 +178,9 @@ def _order_place_locked(
     if len(products) != len(set(product_ids)):
         raise ValidationFailed("A product was removed while ordering.", fields={"lines": "stale"})
     stocks = {stock.pk: stock for stock in lock_stocks(product_ids)}
-    backordered = selectors.backordered_units(products)
+    backordered = stock_selectors.backordered_units(products)
     rules = {
-        pk: selectors.product_rules(product, backordered.get(pk, 0))
+        pk: stock_selectors.product_rules(product, backordered.get(pk, 0))
         for pk, product in products.items()
     }
     supply = [
@@ -188,7 +195,7 @@ def _order_place_locked(
         pk: Timeline(
             free=sum(s.free for s in supply if s.product_id == pk),
             incoming=incoming[pk],
-            rule=selectors.eta_rule(product, lead_times[pk], today),
+            rule=stock_selectors.eta_rule(product, lead_times[pk], today),
         )
         for pk, product in products.items()
     }
@@ -202,55 +209,21 @@ def _order_place_locked(
         priority=priority,
         **(asdict(shipping) if shipping else {}),
     )
-    lines = [
-        OrderLine(
-            order=order,
-            product_id=planned.product_id,
-            quantity=planned.quantity,
-            allocated=0,
-            backordered=planned.quantity,
-            unit_price=products[planned.product_id].price,
-            status="",
-        )
-        for planned in plan.lines
-    ]
-    events = [
-        OrderEvent(
-            order=order,
-            kind=OrderEvent.Kind.PLACED,
-            actor=recorded_actor(actor),
-        )
-    ]
-    for line, planned in zip(lines, plan.lines, strict=True):
-        line.allocated, line.backordered = planned.allocated, planned.backordered
+    etas: list[date | None] = []
+    for planned in plan.lines:
         product_id = planned.product_id
-        line.eta = timelines[product_id].quote(ahead=ahead[product_id], quantity=line.quantity).eta
-        line.first_promised_eta = line.notified_eta = line.eta
-        ahead[product_id] += line.quantity
-        kind = (
-            OrderEvent.Kind.PREORDERED
-            if planned.preordered
-            else OrderEvent.Kind.BACKORDERED
-            if planned.backordered
-            else OrderEvent.Kind.ALLOCATED
-        )
-        events.append(
-            line_change(
-                line, kind=kind, quantity=planned.quantity, preorder=planned.preordered, actor=actor
-            )
-        )
-    OrderLine.objects.bulk_create(lines)
-    allocations_apply(
-        changes=[
-            (line, stocks[stock_id], units)
-            for line, planned in zip(lines, plan.lines, strict=True)
-            for stock_id, units in planned.allocations
-        ],
-        kind=StockMovement.Kind.ALLOCATION,
+        quote = timelines[product_id].quote(ahead=ahead[product_id], quantity=planned.quantity)
+        etas.append(quote.eta)
+        ahead[product_id] += planned.quantity
+    lines = order_lines_create(
+        order=order,
+        planned=plan.lines,
+        prices={pk: product.price for pk, product in products.items()},
+        etas=etas,
+        stocks=stocks,
+        events=[OrderEvent(order=order, kind=OrderEvent.Kind.PLACED, actor=recorded_actor(actor))],
         actor=actor,
-        new_lines=True,
     )
-    OrderEvent.objects.bulk_create(events)
     EtaChange.objects.bulk_create(
         EtaChange(
             order=order,
@@ -261,11 +234,14 @@ def _order_place_locked(
         )
         for line in lines
     )
-    notices.confirmation_notice(order=order, lines=lines)
+    outbox.confirmation_notice(order=order, lines=lines)
     if priority > 0:
         # A priority order may overtake waiting lines: their ETAs move later.
-        for product_id in sorted(pid for pid, units in backordered.items() if units):
-            enqueue_refresh(product_id, cause=EtaChange.Cause.QUEUE_CHANGED, detail=order.number)
+        refresh_after_commit(
+            sorted(pid for pid, units in backordered.items() if units),
+            cause=EtaChange.Cause.QUEUE_CHANGED,
+            detail=order.number,
+        )
     return order
 
 
@@ -360,7 +336,9 @@ def order_line_cancel(
         from_backorder = min(quantity, line.backordered)
         from_allocation = quantity - from_backorder
         if from_allocation:
-            _release(line, from_allocation, kind=StockMovement.Kind.DEALLOCATION, actor=actor)
+            ledger.allocations_release(
+                line, from_allocation, kind=StockMovement.Kind.DEALLOCATION, actor=actor
+            )
         line.backordered -= from_backorder
         line.allocated -= from_allocation
         line.cancelled += quantity
@@ -385,7 +363,7 @@ def order_line_cancel(
             fields.append("eta")
         line.save(update_fields=fields)
         event.save()
-        notices.cancelled_notice(
+        outbox.cancelled_notice(
             line=line,
             quantity=quantity,
             reason="" if by_customer else reason.strip(),
@@ -393,29 +371,12 @@ def order_line_cancel(
             event_id=event.pk,
         )
         if from_allocation:
-            notices.stock_alerts_release(product=product)
+            outbox.stock_alerts_release(product=product)
         # Lines behind it in the queue move up, and freed stock goes to them.
-        enqueue_refresh(
-            product_id, cause=EtaChange.Cause.QUEUE_AHEAD_CANCELLED, detail=line.order.number
+        refresh_after_commit(
+            [product_id], cause=EtaChange.Cause.QUEUE_AHEAD_CANCELLED, detail=line.order.number
         )
     return line
-
-
-def _release(line: OrderLine, quantity: int, *, kind: str, actor: Any) -> list[tuple[Stock, int]]:
-    """Take `quantity` allocated units off `line`, lowest-priority warehouse first."""
-    allocations = list(
-        Allocation.objects.filter(order_line=line).select_related("stock__warehouse")
-    )
-    stocks = {a.stock_id: a.stock for a in allocations}
-    chosen = release_allocations(
-        [(a.stock_id, a.stock.warehouse.priority, a.quantity) for a in allocations], quantity
-    )
-    allocations_apply(
-        changes=[(line, stocks[stock_id], -units) for stock_id, units in chosen],
-        kind=kind,
-        actor=actor,
-    )
-    return [(stocks[stock_id], units) for stock_id, units in chosen]
 
 
 @transaction.atomic
@@ -440,7 +401,7 @@ def shipment_create(
     if unknown:
         raise ValidationFailed("Unknown order line.", fields={"lines": f"unknown {unknown}"})
     lock_products(order_lines[line_id].product_id for line_id in wanted)
-    order_lines = {line.pk: line for line in order.lines.select_for_update()}
+    order_lines = {line.pk: line for line in lock_order_lines(order.pk)}
     if order.ship_complete and any(line.backordered for line in order_lines.values()):
         raise NotShippable("This order ships complete and part of it is still backordered.")
     shipment = Shipment.objects.create(
@@ -459,9 +420,11 @@ def shipment_create(
                 f"Only {line.allocated} unit(s) of line {line_id} are allocated.",
                 fields={"lines": {str(line_id): f"at most {line.allocated}"}},
             )
-        released = _release(line, quantity, kind=StockMovement.Kind.SHIPMENT, actor=actor)
+        released = ledger.allocations_release(
+            line, quantity, kind=StockMovement.Kind.SHIPMENT, actor=actor
+        )
         for stock, units in released:
-            Stock.objects.filter(pk=stock.pk).update(on_hand=F("on_hand") - units)
+            ledger.shipped_remove(stock, units)
             shipment_lines.append(
                 ShipmentLine(shipment=shipment, order_line=line, stock=stock, quantity=units)
             )
@@ -490,7 +453,7 @@ def shipment_create(
     ShipmentLine.objects.bulk_create(shipment_lines)
     EtaChange.objects.bulk_create(eta_changes)
     OrderEvent.objects.bulk_create(events)
-    notices.shipped_notice(
+    outbox.shipped_notice(
         order=order, shipment_id=shipment.pk, tracking=shipment.tracking, lines=dict(wanted)
     )
     return shipment
@@ -503,10 +466,7 @@ def order_priority_set(*, order_id: int, priority: int, actor: Any = None) -> Or
     Takes the locks of the products it waits for; those queues are refilled and their ETAs
     recomputed after commit.
     """
-    if isinstance(priority, bool) or not isinstance(priority, int) or abs(priority) > 1000:
-        raise ValidationFailed(
-            "Priority must be a whole number from -1000 to 1000.", fields={"priority": "invalid"}
-        )
+    check_priority(priority)
     waiting = sorted(
         set(
             OrderLine.objects.filter(order_id=order_id, backordered__gt=0).values_list(
@@ -515,7 +475,7 @@ def order_priority_set(*, order_id: int, priority: int, actor: Any = None) -> Or
         )
     )
     lock_products(waiting)
-    order = Order.objects.select_for_update().filter(pk=order_id).first()
+    order = lock_order(order_id)
     if order is None:
         raise ValidationFailed("Unknown order.", fields={"order": "unknown"})
     if order.priority == priority:
@@ -528,8 +488,7 @@ def order_priority_set(*, order_id: int, priority: int, actor: Any = None) -> Or
         message=f"Queue priority {previous} to {priority}",
         actor=recorded_actor(actor),
     )
-    for product_id in waiting:
-        enqueue_refresh(product_id, cause=EtaChange.Cause.QUEUE_CHANGED, detail=order.number)
+    refresh_after_commit(waiting, cause=EtaChange.Cause.QUEUE_CHANGED, detail=order.number)
     return order
 
 
@@ -551,10 +510,10 @@ def order_ship_complete_set(
             "product_id", flat=True
         )
         lock_products(set(product_ids))
-        order = Order.objects.select_for_update().filter(pk=order_id).first()
+        order = lock_order(order_id)
         if order is None:
             raise ValidationFailed("Unknown order.", fields={"order": "unknown"})
-        lines = list(OrderLine.objects.select_for_update().filter(order=order).order_by("pk"))
+        lines = lock_order_lines(order.pk)
         if order.ship_complete == ship_complete:
             return order
         if any(line.shipped for line in lines):
@@ -579,7 +538,7 @@ def order_ship_complete_set(
             message=f"Changed by {who} to {choice}",
             actor=recorded_actor(actor),
         )
-        notices.shipping_notice(order=order, event_id=event.pk, by_customer=by_customer)
+        outbox.shipping_notice(order=order, event_id=event.pk, by_customer=by_customer)
     return order
 
 
@@ -587,7 +546,7 @@ def order_ship_complete_set(
 def order_locale_set(*, order_id: int, locale: object) -> Order:
     """The language of the order's pages and of every email after this one."""
     locale = check_locale(locale)
-    order = Order.objects.select_for_update().filter(pk=order_id).first()
+    order = lock_order(order_id)
     if order is None:
         raise ValidationFailed("Unknown order.", fields={"order": "unknown"})
     if order.locale != locale:

@@ -1,18 +1,93 @@
-"""Order tasks: periodic upkeep, and emailing a status link a customer asked for."""
+"""Celery tasks: thin, idempotent shells that take ids and call one service each.
+
+The backorder queue (`orders.queue`) runs here after every supply change and each morning;
+upkeep and the status-link email too. Which products need a run is the selectors' answer.
+"""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Mapping
 from datetime import timedelta
 
 from celery import shared_task
-from django.db import OperationalError, transaction
+from django.db import transaction
 from django.utils import timezone
 
-from notifications.services import status_link_notice
-from orders.models import IdempotencyKey, Order
+from config.batching import gathered
+from config.celery import RETRY_ON_DATABASE_ERRORS
+from notifications.outbox import status_link_notice
+from orders import queue, selectors
+from orders.models import EtaChange, IdempotencyKey, Order
 
+# Products one refresh task takes: their customers' notices go out together.
+REFRESH_CHUNK = 50
 # How long a client may retry an order placement with the same Idempotency-Key.
 IDEMPOTENCY_KEY_DAYS = 7
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(**RETRY_ON_DATABASE_ERRORS)
+def refresh_product(
+    product_id: int, cause: str = EtaChange.Cause.STOCK_CHANGED, detail: str = ""
+) -> list[int]:
+    """Release due pre-orders, fill backorders from free stock, recompute ETAs.
+
+    Safe to run any number of times: a product already up to date is left unchanged.
+    Returns [units allocated, ETAs moved].
+    """
+    allocated, moved = queue.product_refresh(product_id=product_id, cause=cause, detail=detail)
+    if allocated or moved:
+        logger.info(
+            "Product %s: allocated %s backordered unit(s), moved %s ETA(s) (%s)",
+            product_id,
+            allocated,
+            moved,
+            cause,
+        )
+    return [allocated, moved]
+
+
+@shared_task(**RETRY_ON_DATABASE_ERRORS)
+def refresh_products(
+    product_ids: list[int], cause: str = EtaChange.Cause.STOCK_CHANGED, detail: str = ""
+) -> list[int]:
+    """`refresh_product` for several products, each in its own transaction, with their
+    customer notices delivered together at the end: one email per order for the run."""
+    allocated = moved = 0
+    with gathered():
+        for product_id in product_ids:
+            units, etas = refresh_product(product_id, cause, detail)
+            allocated += units
+            moved += etas
+    return [allocated, moved]
+
+
+def _refresh_in_chunks(causes: Mapping[int, str]) -> None:
+    by_cause: dict[str, list[int]] = {}
+    for product_id, cause in sorted(causes.items()):
+        by_cause.setdefault(cause, []).append(product_id)
+    for cause, product_ids in sorted(by_cause.items()):
+        for start in range(0, len(product_ids), REFRESH_CHUNK):
+            refresh_products.delay(product_ids[start : start + REFRESH_CHUNK], cause)
+
+
+@shared_task
+def reallocate_all_products() -> int:
+    """Refresh every product whose free stock could fill a backorder or whose pre-orders are
+    due: a safety net for a refresh lost after a stock change."""
+    causes = selectors.products_to_reallocate(timezone.localdate())
+    _refresh_in_chunks(causes)
+    return len(causes)
+
+
+@shared_task
+def start_of_day() -> int:
+    """Today moved: release pre-orders due and recompute every waiting line's ETA."""
+    causes = selectors.products_to_refresh(timezone.localdate())
+    _refresh_in_chunks(causes)
+    return len(causes)
 
 
 @shared_task
@@ -23,13 +98,7 @@ def purge_idempotency_keys() -> int:
     return deleted
 
 
-@shared_task(
-    ignore_result=True,
-    autoretry_for=(OperationalError,),
-    retry_backoff=True,
-    retry_jitter=True,
-    max_retries=5,
-)
+@shared_task(ignore_result=True, **RETRY_ON_DATABASE_ERRORS)
 def send_status_link(number: str, email: str) -> None:
     """Email order `number` its status link if it was placed with `email` (compared trimmed
     and case-insensitively); otherwise do nothing.

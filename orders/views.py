@@ -23,10 +23,10 @@ from django.utils.translation import ngettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
+from inventory.checks import storable_text
 from inventory.exceptions import BackorderError, NotCancellable, OrderRefused
 from inventory.models import Product
 from inventory.selectors import availability_quotes
-from inventory.services import storable_text
 from inventory.views import customer_locale, product_page
 from orders import selectors, services
 from orders.cart import Cart, CartRow, CartView, cart_view, refusal_message

@@ -58,15 +58,11 @@ def main() -> None:
     from django.utils import timezone
 
     from inventory.models import Product, Supplier, Warehouse
+    from inventory.purchasing import PurchaseLineRequest, purchase_order_create
     from inventory.selectors import availability_quote
-    from inventory.services import (
-        PurchaseLineRequest,
-        product_etas_refresh,
-        product_reallocate,
-        purchase_order_create,
-        stock_receive,
-    )
+    from inventory.stock import stock_receive
     from orders.models import Order, OrderLine
+    from orders.queue import product_etas_refresh, product_reallocate
     from orders.services import LineRequest, order_place
 
     warehouse = Warehouse.objects.get(is_default=True)
@@ -241,8 +237,8 @@ def main() -> None:
     # 5. The outbox: 2,000 confirmations delivered to an SMTP server in another process.
     from django.conf import settings
 
+    from notifications.delivery import notifications_deliver
     from notifications.models import Notification
-    from notifications.services import notifications_deliver
 
     Notification.objects.all().delete()
     shop = product("SHOP")

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from inventory.models import Allocation, Stock, StockMovement
 from inventory.selectors import stock_drift
-from inventory.services import stock_receive
+from inventory.stock import stock_receive
 from notifications.models import Notification
 from orders.models import Order, OrderEvent, RefusedDemand, Shipment, ShipmentLine
 from orders.services import LineRequest, order_place, shipment_create
@@ -458,7 +458,7 @@ def test_staff_see_the_shipping_address_and_can_switch_the_delivery_choice(
     shipped = order_place(email="bo@example.com", name="Bo", lines=[LineRequest(hoodie.sku, 2)])
     Order.objects.filter(pk=shipped.pk).update(ship_complete=False)
     stock_receive(product=hoodie, quantity=2)
-    from inventory.services import product_reallocate
+    from orders.queue import product_reallocate
 
     product_reallocate(product_id=hoodie.pk)
     line = shipped.lines.get()

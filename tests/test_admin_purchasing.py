@@ -14,7 +14,8 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.html import strip_tags
 
-from inventory import services, tasks
+from config.batching import app as celery_app
+from inventory import purchasing
 from inventory.exceptions import ValidationFailed
 from inventory.models import (
     PurchaseOrder,
@@ -25,17 +26,18 @@ from inventory.models import (
     Supplier,
     SupplierProduct,
 )
-from inventory.selectors import stock_drift
-from inventory.services import (
+from inventory.purchasing import (
     PurchaseLineRequest,
     ReceiptRequest,
-    product_etas_refresh,
     purchase_order_cancel,
     purchase_order_create,
     purchase_order_receive,
-    stock_receive,
 )
+from inventory.refresh import REFRESH_TASK
+from inventory.selectors import stock_drift
+from inventory.stock import stock_receive
 from orders.models import EtaChange
+from orders.queue import product_etas_refresh
 from orders.services import LineRequest, order_place
 from tests.factories import ProductFactory, StaffFactory, SupplierFactory, SupplierProductFactory
 from tests.state import snapshot
@@ -483,7 +485,7 @@ def test_a_refusal_while_saving_is_a_message_and_saves_nothing(
     def refuse(**kwargs):
         raise ValidationFailed("This supplier is inactive.", fields={"supplier": "inactive"})
 
-    monkeypatch.setattr(services, "purchase_order_create", refuse)
+    monkeypatch.setattr(purchasing, "purchase_order_create", refuse)
     before = purchasing_state()
 
     # when
@@ -845,11 +847,15 @@ def test_receive_and_reschedule_need_the_change_permission(clerk, client, hoodie
 def refreshes(monkeypatch):
     """The product refreshes sent to the worker after commit: (product id, cause, detail)."""
     sent: list[tuple] = []
-    monkeypatch.setattr(
-        tasks.refresh_products,
-        "delay",
-        lambda ids, cause, detail: sent.extend((pk, cause, detail) for pk in ids),
-    )
+    send_task = celery_app.send_task
+
+    def send(name, args=(), **options):
+        if name != REFRESH_TASK:
+            return send_task(name, args=args, **options)
+        ids, cause, detail = args
+        sent.extend((pk, cause, detail) for pk in ids)
+
+    monkeypatch.setattr(celery_app, "send_task", send)
     return sent
 
 
@@ -1018,9 +1024,11 @@ def test_product_list_shows_incoming_supply_next_delivery_and_last_eta(
     today = timezone.localdate()
     supplier = SupplierFactory()
     for days, units in ((9, 3), (4, 2)):
-        services.purchase_order_create(
+        purchasing.purchase_order_create(
             supplier=supplier,
-            lines=[services.PurchaseLineRequest("HOODIE-SE", units, today + timedelta(days=days))],
+            lines=[
+                purchasing.PurchaseLineRequest("HOODIE-SE", units, today + timedelta(days=days))
+            ],
         )
     for who in ("a", "b", "c"):
         order_place(email=f"{who}@example.com", name=who, lines=[LineRequest("HOODIE-SE", 2)])

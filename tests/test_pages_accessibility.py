@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from inventory.models import Product
-from inventory.services import stock_receive
+from inventory.stock import stock_receive
 from orders.services import LineRequest, order_place
 from orders.templatetags.shop import money, when
 from tests.factories import ProductFactory

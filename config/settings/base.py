@@ -165,7 +165,7 @@ CELERY_BEAT_SCHEDULE = {
     "start-of-day": {
         # Today moves: pre-orders due today are released and every waiting line's ETA is
         # recomputed against the new date.
-        "task": "inventory.tasks.start_of_day",
+        "task": "orders.tasks.start_of_day",
         "schedule": crontab(hour=0, minute=5),
     },
     "purge-idempotency-keys": {
@@ -180,7 +180,7 @@ CELERY_BEAT_SCHEDULE = {
     "reallocate-all-products": {
         # A safety net: any product whose free stock could fill a backorder is reallocated,
         # even if the task enqueued after the stock change was lost.
-        "task": "inventory.tasks.reallocate_all_products",
+        "task": "orders.tasks.reallocate_all_products",
         "schedule": 15 * 60,
     },
 }

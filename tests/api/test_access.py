@@ -6,7 +6,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from inventory.models import Product
-from inventory.services import stock_receive
+from inventory.stock import stock_receive
 from orders.models import Order
 from orders.services import LineRequest, order_place
 from tests.api.conftest import clerk_with, error_of, token_client

@@ -3,7 +3,7 @@
 import pytest
 
 from inventory.models import Product
-from inventory.services import stock_receive
+from inventory.stock import stock_receive
 from notifications.models import StockAlert
 from tests.api.conftest import error_of
 from tests.factories import ProductFactory

@@ -7,7 +7,7 @@ import pytest
 from django.utils import timezone
 
 from inventory.models import Product, StockMovement, Supplier
-from inventory.services import stock_receive
+from inventory.stock import stock_receive
 from orders.models import EtaChange
 from orders.services import LineRequest, order_place
 from tests.api.conftest import error_of

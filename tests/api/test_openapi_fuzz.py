@@ -17,7 +17,8 @@ from schemathesis import GenerationMode, checks
 from schemathesis.specs.openapi import checks as openapi_checks
 
 from inventory.models import Warehouse
-from inventory.services import PurchaseLineRequest, purchase_order_create, stock_receive
+from inventory.purchasing import PurchaseLineRequest, purchase_order_create
+from inventory.stock import stock_receive
 from orders.services import LineRequest, order_place
 from tests.factories import ProductFactory, StaffFactory, SupplierFactory
 

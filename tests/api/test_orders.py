@@ -8,7 +8,7 @@ from django.db import connection
 from django.utils import timezone
 
 from inventory.models import Product, StockMovement
-from inventory.services import stock_receive
+from inventory.stock import stock_receive
 from orders.models import IdempotencyKey, Order, OrderLine, RefusedDemand
 from tests.api.conftest import error_of
 from tests.factories import ProductFactory

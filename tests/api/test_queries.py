@@ -2,7 +2,7 @@
 
 import pytest
 
-from inventory.services import stock_receive
+from inventory.stock import stock_receive
 from orders.services import LineRequest, order_place
 from tests.factories import ProductFactory, SupplierFactory
 
@@ -77,7 +77,7 @@ def test_purchase_orders(staff_api, default_warehouse, django_assert_num_queries
 def test_reading_a_product(api, default_warehouse, django_assert_num_queries, warehouses):
     from datetime import date
 
-    from inventory.services import PurchaseLineRequest, purchase_order_create
+    from inventory.purchasing import PurchaseLineRequest, purchase_order_create
     from tests.factories import SupplierProductFactory, WarehouseFactory
 
     product = ProductFactory(sku="HOODIE-SE")

@@ -7,15 +7,15 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from inventory.services import (
+from inventory.purchasing import (
     PurchaseLineRequest,
-    product_refresh,
     purchase_order_create,
     purchase_order_line_reschedule,
 )
+from notifications.delivery import notifications_deliver
 from notifications.models import DelayAnswer, Notification
-from notifications.services import notifications_deliver
 from orders.models import EtaChange, OrderLine
+from orders.queue import product_refresh
 from orders.services import LineRequest, order_place
 from tests.browser.conftest import shot
 from tests.factories import SupplierFactory

@@ -17,9 +17,9 @@ from django.utils import timezone
 from playwright.sync_api import Browser, Locator, Page, expect
 
 from inventory.models import Product
-from inventory.services import stock_receive
+from inventory.stock import stock_receive
+from notifications.delivery import notifications_deliver
 from notifications.models import Notification, StockAlert
-from notifications.services import notifications_deliver
 from orders.models import Order, OrderLine
 from orders.services import LineRequest, order_place
 from tests.browser.conftest import shot

@@ -12,19 +12,19 @@ from django.utils import timezone
 
 from inventory.exceptions import InsufficientStock
 from inventory.models import PurchaseOrder, PurchaseOrderLine
-from inventory.selectors import availability_quote, stock_drift
-from inventory.services import (
+from inventory.purchasing import (
     PurchaseLineRequest,
     ReceiptRequest,
-    product_refresh,
     purchase_order_create,
     purchase_order_line_cancel,
     purchase_order_line_reschedule,
     purchase_order_receive,
-    queue_ordering,
-    stock_adjust,
 )
+from inventory.selectors import availability_quote, stock_drift
+from inventory.stock import stock_adjust
 from orders.models import EtaChange, OrderLine
+from orders.queue import product_refresh
+from orders.selectors import queue_ordering
 from orders.services import LineRequest, order_line_cancel, order_place, shipment_create
 from tests.factories import ProductFactory, SupplierFactory
 

@@ -6,12 +6,13 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from inventory import services
+from inventory import purchasing
 from inventory.models import Product
-from inventory.services import PurchaseLineRequest, ReceiptRequest
-from inventory.tasks import reallocate_all_products, start_of_day
+from inventory.purchasing import PurchaseLineRequest, ReceiptRequest
+from inventory.stock import stock_receive
 from orders.models import EtaChange, OrderLine
 from orders.services import LineRequest, order_line_cancel, order_place
+from orders.tasks import reallocate_all_products, start_of_day
 from tests.factories import ProductFactory, SupplierFactory
 from tests.worker import celery_worker, wait_until
 
@@ -46,7 +47,7 @@ def test_supply_moves_etas_through_the_worker(hoodie):
 
     with celery_worker():
         # a purchase order for four hoodies moves the two oldest to its date
-        purchase_order = services.purchase_order_create(
+        purchase_order = purchasing.purchase_order_create(
             supplier=SupplierFactory(name="Konveksi Bandung"),
             lines=[PurchaseLineRequest("HOODIE-SE", 4, in_days(6))],
         )
@@ -68,7 +69,7 @@ def test_supply_moves_etas_through_the_worker(hoodie):
 
         # the supplier slips past the lead time: everyone waiting moves later
         po_line = purchase_order.lines.get()
-        services.purchase_order_line_reschedule(line_id=po_line.pk, expected_date=in_days(20))
+        purchasing.purchase_order_line_reschedule(line_id=po_line.pk, expected_date=in_days(20))
         settles_at(
             buyers,
             [("cancelled", None)] + [("backordered", in_days(20))] * 3,
@@ -76,7 +77,7 @@ def test_supply_moves_etas_through_the_worker(hoodie):
         )
 
         # the goods arrive early: the oldest waiting buyers are allocated and ship today
-        services.purchase_order_receive(
+        purchasing.purchase_order_receive(
             purchase_order_id=purchase_order.pk, lines=[ReceiptRequest(4, sku="HOODIE-SE")]
         )
         settles_at(
@@ -137,7 +138,7 @@ def test_start_of_day_releases_preorders_due_today_through_the_worker(default_wa
         ).lines.get()
         for n in range(2)
     ]
-    services.stock_receive(product=album, quantity=1)
+    stock_receive(product=album, quantity=1)
 
     with celery_worker():  # starting the worker drops the refresh the receipt queued
         assert state(fans) == [("preordered", in_days(29))] * 2
@@ -158,7 +159,7 @@ def test_start_of_day_releases_preorders_due_today_through_the_worker(default_wa
 
 def test_the_sweep_catches_up_a_refresh_that_was_lost(hoodie):
     waiting = line_of("ayu", 1)
-    services.stock_receive(product=hoodie, quantity=1)
+    stock_receive(product=hoodie, quantity=1)
 
     with celery_worker():  # starting the worker drops the refresh the receipt queued
         assert state([waiting]) == [("backordered", in_days(14))]

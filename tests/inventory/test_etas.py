@@ -9,21 +9,19 @@ from django.utils import timezone
 
 from inventory.exceptions import ValidationFailed
 from inventory.models import Product, PurchaseOrderLine, Stock
-from inventory.selectors import availability_quote
-from inventory.services import (
+from inventory.purchasing import (
     PurchaseLineRequest,
     ReceiptRequest,
-    product_etas_refresh,
-    product_refresh,
-    products_to_refresh,
-    products_with_fillable_backorders,
     purchase_order_create,
     purchase_order_line_cancel,
     purchase_order_line_reschedule,
     purchase_order_receive,
-    stock_receive,
 )
+from inventory.selectors import availability_quote
+from inventory.stock import stock_receive
 from orders.models import EtaChange, OrderEvent, OrderLine
+from orders.queue import product_etas_refresh, product_refresh
+from orders.selectors import products_to_refresh, products_with_fillable_backorders
 from orders.services import (
     LineRequest,
     order_line_cancel,

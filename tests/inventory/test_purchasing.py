@@ -8,8 +8,7 @@ from django.utils import timezone
 
 from inventory.exceptions import InvalidTransition, OverReceipt, ValidationFailed
 from inventory.models import PurchaseOrder, PurchaseOrderLine, PurchaseReceipt, Stock, StockMovement
-from inventory.selectors import lead_times, supplier_reliability
-from inventory.services import (
+from inventory.purchasing import (
     PurchaseLineRequest,
     ReceiptRequest,
     purchase_order_cancel,
@@ -20,6 +19,7 @@ from inventory.services import (
     purchase_order_place,
     purchase_order_receive,
 )
+from inventory.selectors import lead_times, supplier_reliability
 from tests.factories import (
     ProductFactory,
     StaffFactory,
@@ -27,6 +27,7 @@ from tests.factories import (
     SupplierProductFactory,
     WarehouseFactory,
 )
+from tests.helpers import refreshes_asked
 from tests.state import snapshot
 
 pytestmark = pytest.mark.django_db
@@ -98,7 +99,7 @@ def test_create_places_the_order_and_asks_for_a_refresh_of_each_product(
     assert [line.expected_date for line in lines] == [in_days(3), in_days(10)]
     assert [line.first_expected_date for line in lines] == [in_days(3), in_days(10)]
     assert [line.unit_cost for line in lines] == [Decimal("20000"), Decimal("85000")]
-    assert len(callbacks) == 2
+    assert refreshes_asked(callbacks) == [("po_created", order.number, sorted([cap.pk, hoodie.pk]))]
 
 
 def test_create_as_draft_is_not_incoming_supply_until_placed(
@@ -531,12 +532,21 @@ def test_a_receipt_that_proves_a_delay_refreshes_every_product_of_the_supplier(
     with django_capture_on_commit_callbacks() as callbacks:
         _receipt_with_delay(late, hoodie, 4)
     # the new purchase order, its receipt, then the hoodie and the tee
-    assert len(callbacks) == 4
+    third = PurchaseOrder.objects.latest("pk").number
+    assert refreshes_asked(callbacks) == [
+        ("po_created", third, [hoodie.pk]),
+        ("po_received", third, [hoodie.pk]),
+        ("lead_time_changed", "Late: 4 day(s) late on average", sorted([hoodie.pk, tee.pk])),
+    ]
 
     # a fourth receipt as late changes nothing more than its own product
     with django_capture_on_commit_callbacks() as callbacks:
         _receipt_with_delay(late, hoodie, 4)
-    assert len(callbacks) == 2
+    fourth = PurchaseOrder.objects.latest("pk").number
+    assert refreshes_asked(callbacks) == [
+        ("po_created", fourth, [hoodie.pk]),
+        ("po_received", fourth, [hoodie.pk]),
+    ]
     assert lead_times([hoodie, tee]) == {hoodie.pk: 9, tee.pk: 9}
 
 

@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from inventory.exceptions import OverReceipt
 from inventory.models import PurchaseOrderLine, PurchaseReceipt, Stock
-from inventory.services import (
+from inventory.purchasing import (
     PurchaseLineRequest,
     ReceiptRequest,
     purchase_order_create,

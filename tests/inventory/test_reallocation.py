@@ -5,8 +5,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from inventory.models import Warehouse
-from inventory.services import product_reallocate, stock_receive
+from inventory.stock import stock_receive
 from orders.models import OrderLine
+from orders.queue import product_reallocate
 from orders.services import LineRequest, order_place
 from tests.factories import ProductFactory
 

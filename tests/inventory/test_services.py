@@ -6,17 +6,13 @@ from django.core.management import CommandError, call_command
 from django.db import DatabaseError, transaction
 from django.db.models import F
 
+from inventory.checks import MAX_QUANTITY
 from inventory.exceptions import InsufficientStock, ValidationFailed
 from inventory.models import Allocation, Product, Stock, StockMovement
 from inventory.selectors import Drift, stock_drift
-from inventory.services import (
-    MAX_QUANTITY,
-    product_reallocate,
-    stock_adjust,
-    stock_receive,
-    stock_return,
-)
+from inventory.stock import stock_adjust, stock_receive, stock_return
 from orders.models import OrderEvent, OrderLine
+from orders.queue import product_reallocate
 from orders.services import LineRequest, order_place
 from tests.factories import ProductFactory, StaffFactory, WarehouseFactory
 from tests.state import snapshot

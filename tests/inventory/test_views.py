@@ -9,7 +9,8 @@ from django.test import Client
 from django.utils import timezone
 
 from inventory.models import Product
-from inventory.services import PurchaseLineRequest, purchase_order_create, stock_receive
+from inventory.purchasing import PurchaseLineRequest, purchase_order_create
+from inventory.stock import stock_receive
 from notifications.models import StockAlert
 from tests.factories import ProductFactory, SupplierFactory
 from tests.pages import page_text

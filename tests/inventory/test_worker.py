@@ -4,11 +4,11 @@ import pytest
 from django.core.management import call_command
 from django.db.models import Sum
 
-from inventory import services
 from inventory.models import Allocation, Stock, StockMovement
-from inventory.tasks import refresh_product
+from inventory.stock import stock_receive
 from orders.models import OrderEvent, OrderLine
 from orders.services import LineRequest, order_line_cancel, order_place
+from orders.tasks import refresh_product
 from tests.worker import celery_worker, wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -54,7 +54,7 @@ def test_a_receipt_fills_the_oldest_backorders_through_the_worker(worker, hoodie
     first, second, third = (_place("HOODIE-SE", 2, who) for who in ("ayu", "budi", "claire"))
     assert OrderLine.objects.filter(product=hoodie).aggregate(b=Sum("backordered"))["b"] == 6
 
-    services.stock_receive(product=hoodie, quantity=3, reference="DN-1")
+    stock_receive(product=hoodie, quantity=3, reference="DN-1")
     wait_until(lambda: _no_free_stock(hoodie), "the worker to allocate the receipt")
 
     assert [
@@ -72,7 +72,7 @@ def test_a_receipt_fills_the_oldest_backorders_through_the_worker(worker, hoodie
 
 
 def test_a_staff_cancellation_frees_stock_for_the_next_in_line(worker, hoodie):
-    services.stock_receive(product=hoodie, quantity=2)
+    stock_receive(product=hoodie, quantity=2)
     holder = _place("HOODIE-SE", 2, "holder")
     waiting = _place("HOODIE-SE", 1, "waiting")
     assert (_line(holder).allocated, _line(waiting).backordered) == (2, 1)
@@ -92,7 +92,7 @@ def test_a_staff_cancellation_frees_stock_for_the_next_in_line(worker, hoodie):
 def test_many_concurrent_reallocations_of_one_product_allocate_each_unit_once(worker, hoodie):
     orders = [_place("HOODIE-SE", 1, f"buyer{n}") for n in range(20)]
 
-    services.stock_receive(product=hoodie, quantity=10)
+    stock_receive(product=hoodie, quantity=10)
     results = [refresh_product.delay(hoodie.pk) for _ in range(8)]
     allocated_by_tasks = sum(result.get(timeout=60)[0] for result in results)
     wait_until(lambda: _no_free_stock(hoodie), "all free stock allocated")

@@ -9,13 +9,13 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from notifications.models import Notification
-from notifications.services import (
+from notifications.delivery import (
     backoff_seconds,
     notifications_deliver,
     notifications_due,
     notifications_resend,
 )
+from notifications.models import Notification
 from orders.models import Order
 from orders.services import LineRequest, order_place
 
@@ -246,7 +246,7 @@ def test_outbox_rows_are_written_with_the_model_defaults(hoodie):
 def test_the_same_fact_cannot_be_owed_twice(hoodie):
     from django.db import IntegrityError, transaction
 
-    from notifications.services import confirmation_notice
+    from notifications.outbox import confirmation_notice
 
     order = place()
     with pytest.raises(IntegrityError), transaction.atomic():

@@ -302,16 +302,17 @@ def test_queueing_many_deliveries_with_the_broker_down_gives_up_at_the_first_fai
     private_broker: PrivateRedis, settings: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     # Given a stopped broker and five batches' worth of notifications to queue
-    from notifications.services import _send_delivery
+    from config.batching import send
+    from notifications.outbox import delivery_request
 
     settings.BACKORDER_EMAIL_BATCH_SIZE = 100
     private_broker.kill()
 
     # When
-    with caplog.at_level("ERROR", logger="notifications.services"):
-        _send_delivery(list(range(1, 501)))
+    with caplog.at_level("ERROR", logger="config.batching"):
+        send({delivery_request(): set(range(1, 501))})
 
     # Then one failure is logged for all 500, and the rest is left to the sweep
-    assert [r.getMessage() for r in caplog.records if r.name == "notifications.services"] == [
+    assert [r.getMessage() for r in caplog.records if r.name == "config.batching"] == [
         "Could not queue delivery of 500 notification(s); the sweep will send them"
     ]

@@ -9,25 +9,22 @@ from django.utils import timezone
 
 from inventory.exceptions import AlertNotNeeded
 from inventory.models import Product
-from inventory.services import (
+from inventory.purchasing import (
     PurchaseLineRequest,
     ReceiptRequest,
-    product_refresh,
     purchase_order_cancel,
     purchase_order_create,
     purchase_order_line_reschedule,
     purchase_order_receive,
-    stock_adjust,
-    stock_receive,
 )
+from inventory.stock import stock_adjust, stock_receive
+from notifications.alerts import stock_alert_subscribe
+from notifications.answers import delay_answer
+from notifications.delivery import notifications_deliver
 from notifications.models import Notification, StockAlert
-from notifications.services import (
-    delay_answer,
-    notifications_deliver,
-    status_link_notice,
-    stock_alert_subscribe,
-)
+from notifications.outbox import status_link_notice
 from orders.models import EtaChange, Order, OrderLine
+from orders.queue import product_refresh
 from orders.selectors import order_status_url
 from orders.services import (
     LineRequest,

@@ -9,14 +9,14 @@ from django.contrib.auth.models import Permission
 from django.urls import reverse
 from django.utils import timezone
 
-from inventory.services import (
+from inventory.purchasing import (
     PurchaseLineRequest,
-    product_refresh,
     purchase_order_create,
     purchase_order_line_reschedule,
 )
 from notifications.models import DelayAnswer, Notification
 from orders.models import EtaChange, Order, OrderLine
+from orders.queue import product_refresh
 from orders.services import LineRequest, order_place
 from tests.factories import StaffFactory, SupplierFactory
 

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from inventory.services import (
+from inventory.purchasing import (
     PurchaseLineRequest,
     ReceiptRequest,
     purchase_order_create,

@@ -10,7 +10,7 @@ from django.test import Client
 from django.utils import timezone
 
 from inventory.models import Product
-from inventory.services import stock_adjust, stock_receive
+from inventory.stock import stock_adjust, stock_receive
 from notifications.models import Notification
 from orders.models import Order, OrderLine, RefusedDemand
 from tests.factories import ProductFactory

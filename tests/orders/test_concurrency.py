@@ -15,10 +15,10 @@ from django.core.management import call_command
 from django.db import connection, transaction
 from django.db.models import Sum
 
-from inventory import services as inventory_services
 from inventory.exceptions import OrderRefused
 from inventory.models import Allocation, Product, Stock, Warehouse
 from inventory.selectors import stock_drift
+from inventory.stock import stock_receive
 from orders.models import Order, OrderLine, RefusedDemand
 from orders.services import LineRequest, order_place
 from tests.factories import ProductFactory
@@ -84,7 +84,7 @@ def _naive_place_one(barrier: threading.Barrier, sku: str, index: int) -> None:
 def _oversell_scenario(place_one: Callable[[str, int], None]) -> None:
     """200 simultaneous single-unit orders against 50 units."""
     product = ProductFactory(sku="HOODIE-SE")
-    inventory_services.stock_receive(product=product, quantity=STOCK)
+    stock_receive(product=product, quantity=STOCK)
 
     def work(thread: int) -> None:
         for n in range(ORDERS_PER_THREAD):
@@ -122,8 +122,8 @@ def test_baskets_of_several_skus_in_shuffled_order_do_not_deadlock(default_wareh
     skus = [f"SKU-{n}" for n in range(5)]
     for sku in skus:
         product = ProductFactory(sku=sku)
-        inventory_services.stock_receive(product=product, quantity=20)
-        inventory_services.stock_receive(product=product, quantity=10, warehouse=second)
+        stock_receive(product=product, quantity=20)
+        stock_receive(product=product, quantity=10, warehouse=second)
     threads, baskets_per_thread = 16, 6
 
     def work(thread: int) -> None:
@@ -181,7 +181,7 @@ def test_preorder_cap_and_per_order_cap_hold_under_concurrency(default_warehouse
         backorder_limit=20,
         max_per_order=3,
     )
-    inventory_services.stock_receive(product=product, quantity=5)
+    stock_receive(product=product, quantity=5)
     accepted, refused = [], []
 
     def work(thread: int) -> None:

@@ -6,7 +6,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from inventory.services import stock_receive
+from inventory.stock import stock_receive
 from orders.models import EtaChange, OrderLine
 from orders.selectors import eta_accuracy
 from orders.services import LineRequest, order_place, shipment_create

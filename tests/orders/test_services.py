@@ -3,16 +3,18 @@ from datetime import date
 
 import pytest
 
+from inventory.checks import MAX_QUANTITY
 from inventory.exceptions import NotCancellable, NotShippable, OrderRefused, ValidationFailed
 from inventory.models import Allocation, Product, Stock, StockMovement
 from inventory.selectors import stock_drift
-from inventory.services import MAX_QUANTITY, product_reallocate, stock_receive
+from inventory.stock import stock_receive
 from orders.models import (
     Order,
     OrderEvent,
     RefusedDemand,
     Shipment,
 )
+from orders.queue import product_reallocate
 from orders.services import LineRequest, order_line_cancel, order_place, shipment_create
 from tests.factories import ProductFactory, StaffFactory, WarehouseFactory
 from tests.state import snapshot

@@ -9,15 +9,15 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from inventory.services import (
+from inventory.purchasing import (
     PurchaseLineRequest,
-    product_refresh,
     purchase_order_create,
     purchase_order_line_reschedule,
-    stock_receive,
 )
+from inventory.stock import stock_receive
 from notifications.models import DelayAnswer, Notification
 from orders.models import EtaChange, Order, OrderEvent, OrderLine
+from orders.queue import product_refresh
 from orders.services import LineRequest, order_line_cancel, order_place, shipment_create
 from tests.factories import ProductFactory, SupplierFactory
 from tests.pages import page_text

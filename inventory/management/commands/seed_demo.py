@@ -7,7 +7,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
-from inventory import services
+from inventory import purchasing, stock
 from inventory.models import Product, Supplier, SupplierProduct, Warehouse
 from orders.services import LineRequest, order_place
 
@@ -90,10 +90,10 @@ class Command(BaseCommand):
             backorder_policy=Product.BackorderPolicy.DENY,
             lead_time_days=5,
         )
-        services.stock_receive(product=hoodie, quantity=8, warehouse=main, reference="Launch batch")
-        services.stock_receive(product=tee, quantity=120, warehouse=main, reference="DN-1001")
-        services.stock_receive(product=tee, quantity=40, warehouse=surabaya, reference="DN-1002")
-        services.stock_receive(product=tote, quantity=3, warehouse=surabaya, reference="DN-1003")
+        stock.stock_receive(product=hoodie, quantity=8, warehouse=main, reference="Launch batch")
+        stock.stock_receive(product=tee, quantity=120, warehouse=main, reference="DN-1001")
+        stock.stock_receive(product=tee, quantity=40, warehouse=surabaya, reference="DN-1002")
+        stock.stock_receive(product=tote, quantity=3, warehouse=surabaya, reference="DN-1003")
         self._suppliers(hoodie, tee, tote)
         # The hoodie sells out on launch day: the last buyers are backordered.
         for index in range(6):
@@ -138,8 +138,8 @@ class Command(BaseCommand):
             minimum_order_quantity=100,
             rank=2,
         )
-        services.purchase_order_create(
+        purchasing.purchase_order_create(
             supplier=bandung,
-            lines=[services.PurchaseLineRequest("TOTE-CANVAS", 10, today + timedelta(days=6))],
+            lines=[purchasing.PurchaseLineRequest("TOTE-CANVAS", 10, today + timedelta(days=6))],
             reference="KB-2311",
         )

@@ -1,0 +1,221 @@
+"""Catalogue services: products and suppliers, and what a change to them means for supply.
+
+A change to a product's policy, lead time or release date, or to a supplier's lead time,
+activity or terms, moves the ETAs of everyone waiting: `product_supply_changed` asks for the
+products' refresh after commit (`inventory.refresh`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from django.db import IntegrityError, transaction
+
+from inventory.checks import (
+    MAX_LEAD_TIME_DAYS,
+    check_count,
+    check_day,
+    check_email,
+    check_text,
+)
+from inventory.exceptions import AlreadyExists, ValidationFailed
+from inventory.locks import lock_products
+from inventory.models import Product, Supplier
+from inventory.refresh import refresh_after_commit
+from orders.models import EtaChange
+
+PRODUCT_FIELDS = (
+    "name",
+    "price",
+    "backorder_policy",
+    "lead_time_days",
+    "backorder_limit",
+    "max_per_order",
+    "release_date",
+)
+# A change to one of these moves ETAs or releases pre-orders: the product is refreshed.
+PRODUCT_SUPPLY_FIELDS = {
+    "backorder_policy": "backorder policy",
+    "lead_time_days": "lead time",
+    "release_date": "release date",
+}
+SUPPLIER_FIELDS = ("name", "email", "lead_time_days", "is_active")
+# A change to one of these moves the lead time of every product the supplier offers.
+SUPPLIER_SUPPLY_FIELDS = {"lead_time_days": "lead time", "is_active": "active"}
+
+
+def product_supply_changed(*, product_ids: Iterable[int], detail: str = "") -> None:
+    """Lead time, release date or supplier terms changed: recompute the products' ETAs."""
+    refresh_after_commit(
+        sorted(set(product_ids)), cause=EtaChange.Cause.LEAD_TIME_CHANGED, detail=detail
+    )
+
+
+def _check_changeable(changes: dict[str, Any], fields: Iterable[str]) -> None:
+    unknown = sorted(set(changes) - set(fields))
+    if unknown:
+        raise ValidationFailed(
+            "These fields cannot be changed.", fields={name: "read-only" for name in unknown}
+        )
+
+
+def _apply(instance: Product | Supplier, changes: dict[str, Any]) -> list[str]:
+    """Set the changed fields on `instance` (unsaved); return their names."""
+    changed = [name for name, value in changes.items() if getattr(instance, name) != value]
+    for name in changed:
+        setattr(instance, name, changes[name])
+    return changed
+
+
+def _product_check(product: Product) -> None:
+    """Domain checks on a product about to be saved; model-level rules come from full_clean."""
+    product.name = check_text(product.name, field="name", max_length=200)
+    if not isinstance(product.price, Decimal) or not product.price.is_finite():
+        raise ValidationFailed("Enter a price.", fields={"price": "not a number"})
+    if product.price < 0 or product.price >= Decimal("1e10"):
+        raise ValidationFailed(
+            "The price must be from 0 to 9999999999.99.", fields={"price": "out of range"}
+        )
+    if product.price != product.price.quantize(Decimal("0.01")):
+        raise ValidationFailed(
+            "The price has at most two decimal places.", fields={"price": "too precise"}
+        )
+    if product.backorder_policy not in Product.BackorderPolicy.values:
+        raise ValidationFailed(
+            "Unknown backorder policy.",
+            fields={"backorder_policy": f"one of {Product.BackorderPolicy.values}"},
+        )
+    check_count(product.lead_time_days, field="lead_time_days", maximum=MAX_LEAD_TIME_DAYS)
+    check_count(product.backorder_limit, field="backorder_limit")
+    check_count(product.max_per_order, field="max_per_order", minimum=1)
+    if product.release_date is not None:
+        check_day(product.release_date, field="release_date")
+
+
+@transaction.atomic
+def product_create(
+    *,
+    sku: str,
+    name: str,
+    price: Decimal,
+    backorder_policy: str = Product.BackorderPolicy.BACKORDER,
+    lead_time_days: int | None = None,
+    backorder_limit: int | None = None,
+    max_per_order: int | None = None,
+    release_date: date | None = None,
+    actor: Any = None,
+) -> Product:
+    """Add a product to the catalogue; a duplicate SKU is refused with `AlreadyExists`."""
+    sku = check_text(sku, field="sku", max_length=64)
+    if any(character.isspace() for character in sku):
+        raise ValidationFailed("A SKU has no spaces.", fields={"sku": "no spaces"})
+    product = Product(
+        sku=sku,
+        name=name,
+        price=price,
+        backorder_policy=backorder_policy,
+        lead_time_days=lead_time_days,
+        backorder_limit=backorder_limit,
+        max_per_order=max_per_order,
+        release_date=release_date,
+    )
+    _product_check(product)
+    # The unique index decides under concurrency; the savepoint keeps the transaction usable.
+    try:
+        with transaction.atomic():
+            product.save()
+    except IntegrityError:
+        raise AlreadyExists(
+            f"A product with SKU {sku} already exists.", fields={"sku": "already exists"}
+        ) from None
+    return product
+
+
+@transaction.atomic
+def product_update(
+    *, product_id: int, changes: dict[str, Any], actor: Any = None, detail: str = ""
+) -> Product:
+    """Change a product's catalogue fields. Takes the product lock.
+
+    A change to the policy, lead time or release date refreshes the product's backorders and
+    ETAs after commit; `detail` says where the change came from ("... changed" by default).
+    """
+    _check_changeable(changes, PRODUCT_FIELDS)
+    product = lock_products([product_id]).get(product_id)
+    if product is None:
+        raise ValidationFailed("Unknown product.", fields={"sku": "unknown"})
+    changed = _apply(product, changes)
+    if not changed:
+        return product
+    _product_check(product)
+    product.save(update_fields=[*changed, "updated_at"])
+    supply = [label for name, label in PRODUCT_SUPPLY_FIELDS.items() if name in changed]
+    if supply:
+        product_supply_changed(
+            product_ids=[product.pk],
+            detail=f"{', '.join(supply).capitalize()} changed{detail}",
+        )
+    return product
+
+
+def _supplier_check(name: object, email: object, lead_time_days: object) -> tuple[str, str, int]:
+    name = check_text(name, field="name", max_length=200)
+    email = check_email(email, required=False)
+    if lead_time_days is None:
+        raise ValidationFailed(
+            "Say the supplier's lead time.", fields={"lead_time_days": "required"}
+        )
+    days = check_count(lead_time_days, field="lead_time_days", maximum=MAX_LEAD_TIME_DAYS)
+    assert days is not None
+    return name, email, days
+
+
+def supplier_create(
+    *, name: str, email: str = "", lead_time_days: int, is_active: bool = True, actor: Any = None
+) -> Supplier:
+    """Add a supplier; a duplicate name is refused with `AlreadyExists`."""
+    name, email, lead_time_days = _supplier_check(name, email, lead_time_days)
+    try:
+        with transaction.atomic():
+            return Supplier.objects.create(
+                name=name, email=email, lead_time_days=lead_time_days, is_active=bool(is_active)
+            )
+    except IntegrityError:
+        raise AlreadyExists(
+            f"A supplier named {name} already exists.", fields={"name": "already exists"}
+        ) from None
+
+
+@transaction.atomic
+def supplier_update(
+    *, supplier_id: int, changes: dict[str, Any], actor: Any = None, detail: str = ""
+) -> Supplier:
+    """Change a supplier. A new lead time or activity refreshes every product it offers."""
+    _check_changeable(changes, SUPPLIER_FIELDS)
+    supplier = Supplier.objects.filter(pk=supplier_id).first()
+    if supplier is None:
+        raise ValidationFailed("Unknown supplier.", fields={"supplier": "unknown"})
+    changed = _apply(supplier, changes)
+    if not changed:
+        return supplier
+    supplier.name, supplier.email, supplier.lead_time_days = _supplier_check(
+        supplier.name, supplier.email, supplier.lead_time_days
+    )
+    supplier.is_active = bool(supplier.is_active)
+    try:
+        with transaction.atomic():
+            supplier.save(update_fields=changed)
+    except IntegrityError:
+        raise AlreadyExists(
+            f"A supplier named {supplier.name} already exists.", fields={"name": "already exists"}
+        ) from None
+    supply = [label for name, label in SUPPLIER_SUPPLY_FIELDS.items() if name in changed]
+    if supply:
+        product_supply_changed(
+            product_ids=supplier.terms.values_list("product_id", flat=True),
+            detail=f"{supplier.name}: {', '.join(supply)} changed{detail}",
+        )
+    return supplier

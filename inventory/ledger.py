@@ -1,0 +1,153 @@
+"""The stock ledger: counters, allocation rows and the movements that record every change.
+
+The only writer of `Stock.on_hand`, `Stock.allocated`, `Allocation` rows and `StockMovement`
+rows. Counters change with `F()` expressions and each change writes its movement, so
+`verify_stock` can replay the ledger. Every function here needs the product locks of the
+products it touches (`inventory.locks`); none has a side effect beyond these rows.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from typing import Any
+
+from django.db.models import Case, F, IntegerField, Value, When
+
+from inventory.allocation import release_allocations
+from inventory.exceptions import InsufficientStock
+from inventory.locks import lock_allocations, lock_stock
+from inventory.models import Allocation, Product, Stock, StockMovement, Warehouse
+from orders.lifecycle import recorded_actor
+from orders.models import OrderLine
+
+# Django's bulk_update writes one CASE branch per row: cost grows with the square of the
+# batch, so large updates go in slices.
+UPDATE_BATCH_SIZE = 200
+
+
+def on_hand_change(
+    *,
+    product: Product,
+    warehouse: Warehouse,
+    quantity: int,
+    kind: str,
+    reason: str,
+    reference: str,
+    actor: Any,
+    order_line: OrderLine | None = None,
+) -> StockMovement:
+    """Add `quantity` (signed) to the product's on-hand in `warehouse` and record it.
+
+    Caller must hold the product lock. Refused with `InsufficientStock` if on-hand would drop
+    below what is allocated.
+    """
+    stock = lock_stock(product, warehouse)
+    if stock.on_hand + quantity < stock.allocated:
+        raise InsufficientStock(
+            f"On hand would be {stock.on_hand + quantity} but {stock.allocated} is allocated.",
+            fields={"quantity": f"at least {stock.allocated - stock.on_hand}"},
+        )
+    Stock.objects.filter(pk=stock.pk).update(on_hand=F("on_hand") + quantity)
+    return StockMovement.objects.create(
+        stock=stock,
+        kind=kind,
+        quantity=quantity,
+        reason=reason,
+        reference=reference,
+        actor=recorded_actor(actor),
+        order_line=order_line,
+    )
+
+
+def allocations_apply(
+    *,
+    changes: Iterable[tuple[OrderLine, Stock, int]],
+    kind: str,
+    actor: Any = None,
+    new_lines: bool = False,
+) -> None:
+    """Add (or, with negative units, remove) allocations and write their ledger rows.
+
+    Caller must hold the product locks and keeps the order lines' own counters in step.
+    `new_lines` says the lines were created in this transaction, so they have no allocation
+    rows yet. Set-based: a fixed number of queries however many lines change.
+    """
+    changes = [(line, stock, units) for line, stock, units in changes if units]
+    if not changes:
+        return
+    existing: dict[tuple[int, int], Allocation] = {}
+    if not new_lines:
+        existing = {
+            (a.order_line_id, a.stock_id): a
+            for a in lock_allocations(line.pk for line, _, _ in changes)
+        }
+    to_create: dict[tuple[int, int], Allocation] = {}
+    to_update: dict[tuple[int, int], Allocation] = {}
+    per_stock: dict[int, int] = defaultdict(int)
+    movements: list[StockMovement] = []
+    for line, stock, units in changes:
+        key = (line.pk, stock.pk)
+        allocation = existing.get(key) or to_create.get(key)
+        if allocation is None:
+            allocation = Allocation(order_line=line, stock=stock, quantity=0)
+            to_create[key] = allocation
+        elif key in existing:
+            to_update[key] = allocation
+        allocation.quantity += units
+        if allocation.quantity < 0:
+            raise InsufficientStock("Cannot release more than is allocated.")
+        per_stock[stock.pk] += units
+        movements.append(
+            StockMovement(
+                stock=stock,
+                kind=kind,
+                quantity=units,
+                order_line=line,
+                actor=recorded_actor(actor),
+            )
+        )
+    Allocation.objects.bulk_create([a for a in to_create.values() if a.quantity])
+    emptied = [a.pk for a in to_update.values() if a.quantity == 0]
+    if emptied:
+        Allocation.objects.filter(pk__in=emptied).delete()
+    kept = [a for a in to_update.values() if a.quantity]
+    if kept:
+        Allocation.objects.bulk_update(kept, ["quantity"], batch_size=UPDATE_BATCH_SIZE)
+    per_stock = {stock_id: units for stock_id, units in per_stock.items() if units}
+    if per_stock:
+        # One statement for every stock row touched (a handful per product).
+        Stock.objects.filter(pk__in=per_stock).update(
+            allocated=F("allocated")
+            + Case(
+                *(When(pk=stock_id, then=Value(units)) for stock_id, units in per_stock.items()),
+                output_field=IntegerField(),
+            )
+        )
+    StockMovement.objects.bulk_create(movements)
+
+
+def allocations_release(
+    line: OrderLine, quantity: int, *, kind: str, actor: Any
+) -> list[tuple[Stock, int]]:
+    """Take `quantity` allocated units off `line`, lowest-priority warehouse first; return
+    the (stock row, units) released. Caller must hold the line's product lock."""
+    allocations = list(
+        Allocation.objects.filter(order_line=line).select_related("stock__warehouse")
+    )
+    stocks = {a.stock_id: a.stock for a in allocations}
+    chosen = release_allocations(
+        [(a.stock_id, a.stock.warehouse.priority, a.quantity) for a in allocations], quantity
+    )
+    allocations_apply(
+        changes=[(line, stocks[stock_id], -units) for stock_id, units in chosen],
+        kind=kind,
+        actor=actor,
+    )
+    return [(stocks[stock_id], units) for stock_id, units in chosen]
+
+
+def shipped_remove(stock: Stock, units: int) -> None:
+    """Units leave the warehouse: on-hand falls with the allocation `allocations_release`
+    took off (whose `shipment` movement records both). Caller holds the product lock."""
+    Stock.objects.filter(pk=stock.pk).update(on_hand=F("on_hand") - units)

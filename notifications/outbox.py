@@ -1,0 +1,295 @@
+"""The outbox writer: the rows that record which email a fact owes its customer.
+
+Services call the `*_notice` functions inside the transaction that causes the fact. Each
+writes `Notification` rows with a unique key naming the fact (the order, event, ETA change,
+shipment or alert told about), so running the same change twice can never owe the customer
+two emails. After commit one delivery task is asked to send every row the transaction wrote
+(`config.batching`); a beat sweep sends whatever that task missed. Delivery itself is
+`notifications.delivery`.
+
+Writes outbox rows and nothing else but the alerts it answers; reads only what a notice
+needs.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from django.conf import settings
+from django.utils import timezone
+
+from config.batching import Request, after_commit
+from inventory import selectors
+from inventory.locks import lock_pending_notifications
+from inventory.models import Product
+from notifications.models import Notification, StockAlert
+from orders.models import Order, OrderLine
+
+Kind = Notification.Kind
+
+DELIVER_TASK = "notifications.tasks.deliver_notifications"
+
+
+def _iso(day: date | None) -> str | None:
+    return day.isoformat() if day else None
+
+
+def _outbox_add(rows: Sequence[Notification]) -> list[int]:
+    """Write outbox rows in the caller's transaction; deliver them once it commits."""
+    if not rows:
+        return []
+    ids = [row.pk for row in Notification.objects.bulk_create(rows, batch_size=2000)]
+    deliver_after_commit(ids)
+    return ids
+
+
+def delivery_request() -> Request:
+    """Delivery of outbox rows: one task per batch, a moment after commit to gather more."""
+    return Request(
+        DELIVER_TASK,
+        chunk=settings.BACKORDER_EMAIL_BATCH_SIZE,
+        countdown=settings.BACKORDER_EMAIL_GATHER_SECONDS,
+        failure="Could not queue delivery of {count} notification(s); the sweep will send them",
+    )
+
+
+def deliver_after_commit(ids: Iterable[int]) -> None:
+    """Queue `ids` for delivery once the transaction commits."""
+    after_commit(delivery_request(), ids)
+
+
+def _order_row(order: Order, kind: str, key: str, data: dict[str, Any]) -> Notification:
+    return _row(order.pk, (order.email, order.locale), kind, key, data)
+
+
+def _recipients_of(order_ids: Iterable[int]) -> dict[int, tuple[str, str]]:
+    """Each order's (email, locale): all a notice needs of it, read in one query."""
+    return {
+        pk: (email, locale)
+        for pk, email, locale in Order.objects.filter(pk__in=list(order_ids)).values_list(
+            "pk", "email", "locale"
+        )
+    }
+
+
+def _row(
+    order_id: int, to: tuple[str, str], kind: str, key: str, data: dict[str, Any]
+) -> Notification:
+    return Notification(
+        key=f"{kind}:{key}",
+        kind=kind,
+        order_id=order_id,
+        to=to[0],
+        locale=to[1],
+        data=data,
+    )
+
+
+# What orders are owed -----------------------------------------------------------------------
+
+
+def confirmation_notice(*, order: Order, lines: Sequence[OrderLine]) -> None:
+    """The order was placed: every line with its status and ETA (`orders.promises` records
+    that each line's customer was told it)."""
+    _outbox_add(
+        [
+            _order_row(
+                order,
+                Kind.CONFIRMATION,
+                str(order.pk),
+                {"lines": [{"id": line.pk, "eta": _iso(line.eta)} for line in lines]},
+            )
+        ]
+    )
+
+
+@dataclass(frozen=True)
+class Filled:
+    """Units of a waiting line allocated by a reallocation run (`event_id` records it)."""
+
+    order_id: int
+    line_id: int
+    quantity: int
+    event_id: int
+
+
+def allocated_notice(*, fills: Iterable[Filled]) -> None:
+    """Backordered units were allocated: one notice per order."""
+    per_order: dict[int, list[Filled]] = defaultdict(list)
+    for fill in fills:
+        per_order[fill.order_id].append(fill)
+    recipients = _recipients_of(per_order)
+    _outbox_add(
+        [
+            _row(
+                order_id,
+                recipients[order_id],
+                Kind.ALLOCATED,
+                f"{order_id}:{min(f.event_id for f in order_fills)}",
+                {"lines": [{"id": f.line_id, "quantity": f.quantity} for f in order_fills]},
+            )
+            for order_id, order_fills in sorted(per_order.items())
+        ]
+    )
+
+
+@dataclass(frozen=True)
+class EtaMove:
+    """A waiting line's ETA moving away from the one its customer was last told."""
+
+    order_id: int
+    line_id: int
+    told: date | None
+    eta: date | None
+    change_id: int
+
+
+def eta_notices(*, owed: Mapping[tuple[int, str], Sequence[EtaMove]], cause: str = "") -> None:
+    """Delay and good-news notices: one per (order id, kind), each listing its moves.
+
+    Which moves are owed a notice, and of which kind, `orders.promises` decides.
+    """
+    if not owed:
+        return
+    recipients = _recipients_of({order_id for order_id, _ in owed})
+    _outbox_add(
+        [
+            _row(
+                order_id,
+                recipients[order_id],
+                kind,
+                f"{order_id}:{min(m.change_id for m in moves)}",
+                {
+                    "cause": cause,
+                    "lines": [
+                        {"id": m.line_id, "previous_eta": _iso(m.told), "eta": _iso(m.eta)}
+                        for m in moves
+                    ],
+                },
+            )
+            for (order_id, kind), moves in sorted(owed.items())
+        ]
+    )
+
+
+def cancelled_notice(
+    *, line: OrderLine, quantity: int, reason: str, by_customer: bool, event_id: int
+) -> None:
+    _outbox_add(
+        [
+            _order_row(
+                line.order,
+                Kind.CANCELLED,
+                f"{line.order_id}:{event_id}",
+                {
+                    "by_customer": by_customer,
+                    "reason": reason,
+                    "lines": [{"id": line.pk, "quantity": quantity}],
+                },
+            )
+        ]
+    )
+
+
+def shipped_notice(*, order: Order, shipment_id: int, tracking: str, lines: dict[int, int]) -> None:
+    """`lines` maps order line id to units shipped."""
+    _outbox_add(
+        [
+            _order_row(
+                order,
+                Kind.SHIPPED,
+                f"{order.pk}:{shipment_id}",
+                {
+                    "tracking": tracking,
+                    "lines": [{"id": pk, "quantity": units} for pk, units in sorted(lines.items())],
+                },
+            )
+        ]
+    )
+
+
+def shipping_notice(*, order: Order, event_id: int, by_customer: bool) -> None:
+    """The order's delivery choice changed (`order.ship_complete` is the new one)."""
+    _outbox_add(
+        [
+            _order_row(
+                order,
+                Kind.SHIPPING,
+                f"{order.pk}:{event_id}",
+                {"ship_complete": order.ship_complete, "by_customer": by_customer, "lines": []},
+            )
+        ]
+    )
+
+
+def kept_notice(*, order: Order, line: OrderLine, event_id: int) -> None:
+    """The customer answered a delay notice: they keep waiting for `line`."""
+    _outbox_add(
+        [_order_row(order, Kind.KEPT, f"{order.pk}:{event_id}", {"lines": [{"id": line.pk}]})]
+    )
+
+
+def kept_notices_drop(line: OrderLine) -> None:
+    """A "thank you for waiting" not yet sent is void once the customer cancels instead.
+    Rows a delivery holds are being sent already and are left alone."""
+    pending = lock_pending_notifications(order_id=line.order_id, kind=Kind.KEPT)
+    void = [row.pk for row in pending if {"id": line.pk} in row.data.get("lines", [])]
+    Notification.objects.filter(pk__in=void).delete()
+
+
+def status_link_notice(*, order: Order) -> None:
+    """Someone asked for the order's status link with its number and email address."""
+    _outbox_add(
+        [
+            _order_row(
+                order,
+                Kind.STATUS_LINK,
+                f"{order.pk}:{secrets.token_hex(8)}",
+                {"lines": []},
+            )
+        ]
+    )
+
+
+# Back-in-stock alerts -----------------------------------------------------------------------
+
+
+def stock_alerts_release(*, product: Product) -> int:
+    """Tell everyone waiting for a `deny` product that it can be ordered again.
+
+    Caller must hold the product lock and call this after stock became free. Returns how
+    many customers are told.
+    """
+    if (
+        product.backorder_policy != Product.BackorderPolicy.DENY
+        or selectors.free_units(product.pk) <= 0
+    ):
+        return 0
+    alerts = list(
+        StockAlert.objects.filter(product=product, notified_at__isnull=True).order_by(
+            "created_at", "pk"
+        )
+    )
+    if not alerts:
+        return 0
+    now = timezone.now()
+    StockAlert.objects.filter(pk__in=[a.pk for a in alerts]).update(notified_at=now)
+    _outbox_add(
+        [
+            Notification(
+                key=f"{Kind.BACK_IN_STOCK}:{alert.pk}",
+                kind=Kind.BACK_IN_STOCK,
+                alert=alert,
+                to=alert.email,
+                locale=alert.locale,
+                data={"sku": product.sku},
+            )
+            for alert in alerts
+        ]
+    )
+    return len(alerts)
