@@ -170,6 +170,8 @@ def order_for_customer(number: str, token: str) -> Order:
 
 # Events staff need and customers do not.
 INTERNAL_EVENTS = ("priority", "deallocated")
+# The timeline tells both delivery choices as one kind of entry, "shipping".
+DELIVERY_CHOICE_EVENTS = (OrderEvent.Kind.SHIP_TOGETHER, OrderEvent.Kind.SHIP_AS_READY)
 # ETA moves the timeline tells as events of their own (placed, shipped, cancelled).
 ETA_CAUSES_SHOWN_AS_EVENTS = ("placed", "shipped", "cancelled")
 
@@ -240,12 +242,12 @@ def order_page(order: Order) -> OrderPage:
         timeline.append(
             TimelineEntry(
                 at=event.created_at,
-                kind=event.kind,
+                kind="shipping" if event.kind in DELIVERY_CHOICE_EVENTS else event.kind,
                 product=line.product.name if line else "",
                 quantity=event.quantity,
                 # Staff write the reason for a cancellation; show it, not system wording.
                 detail=event.message if event.actor_id or event.kind == "shipped" else "",
-                together=event.status_after == "together",
+                together=event.kind == OrderEvent.Kind.SHIP_TOGETHER,
             )
         )
     last_move: dict[int, TimelineEntry] = {}

@@ -532,9 +532,7 @@ def order_ship_complete_set(
         choice = "ship everything together" if ship_complete else "ship what is ready now"
         event = OrderEvent.objects.create(
             order=order,
-            kind=OrderEvent.Kind.SHIPPING_CHANGED,
-            status_before="as_ready" if ship_complete else "together",
-            status_after="together" if ship_complete else "as_ready",
+            kind=OrderEvent.Kind.SHIP_TOGETHER if ship_complete else OrderEvent.Kind.SHIP_AS_READY,
             message=f"Changed by {who} to {choice}",
             actor=recorded_actor(actor),
         )

@@ -265,8 +265,9 @@ def test_the_customer_switches_to_shipping_everything_together_and_back(client, 
     assert "Done: we will ship everything together." in page_text(response)
     mixed_order.refresh_from_db()
     assert mixed_order.ship_complete is True
-    event = OrderEvent.objects.get(order=mixed_order, kind=OrderEvent.Kind.SHIPPING_CHANGED)
-    assert (event.status_before, event.status_after) == ("as_ready", "together")
+    event = OrderEvent.objects.get(order=mixed_order, kind=OrderEvent.Kind.SHIP_TOGETHER)
+    # An order's own event carries no line status.
+    assert (event.line_id, event.status_before, event.status_after) == (None, "", "")
     notice = Notification.objects.get(order=mixed_order, kind=Kind.SHIPPING)
     assert notice.data == {"ship_complete": True, "by_customer": True, "lines": []}
     assert "Delivery changed to: everything together" in page_text(response)
