@@ -4,26 +4,27 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from typing import Any
 
-from celery import shared_task
+from celery import Task, shared_task
 from django.conf import settings
-from django.db import OperationalError
 
+from config.celery import RETRY_ON_DATABASE_ERRORS
 from notifications import delivery
 
 logger = logging.getLogger(__name__)
 
 
+# The rows count their own attempts (BACKORDER_EMAIL_MAX_ATTEMPTS), so the task retries
+# without a limit of its own; it is acknowledged only once it has run, so a worker killed
+# mid-send hands it to another.
 @shared_task(
     bind=True,
     acks_late=True,
     reject_on_worker_lost=True,
-    autoretry_for=(OperationalError,),
-    retry_backoff=True,
-    retry_jitter=True,
-    max_retries=None,
+    **{**RETRY_ON_DATABASE_ERRORS, "max_retries": None},
 )
-def deliver_notifications(self, notification_ids: list[int]) -> list[int]:
+def deliver_notifications(self: Task[Any, Any], notification_ids: list[int]) -> list[int]:
     """Send the given outbox rows (and any other due rows of the same orders).
 
     Safe to run twice or concurrently: rows are locked while sent and marked sent with the
