@@ -1,3 +1,5 @@
+"""The Celery app (settings under the `CELERY_` namespace) and the retry options tasks share."""
+
 import os
 from typing import Any
 

@@ -1,3 +1,7 @@
+"""Inventory tables: products, warehouses, stock counters, the stock ledger, allocations,
+suppliers with their terms, and purchase orders with their receipts. Fields, constraints and
+small derived properties only: every change goes through a service."""
+
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q

@@ -1,4 +1,5 @@
-"""Read-only queries over stock."""
+"""Read-only queries over stock, supply and the catalogue: figures, quotes, lead times,
+supplier reliability, and the lookups services make of what a request names."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Back-in-stock alerts over the JSON API: a thin shell over `notifications.services`."""
+"""Back-in-stock alerts over the JSON API: a thin shell over `notifications.alerts`."""
 
 from __future__ import annotations
 

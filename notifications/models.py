@@ -1,3 +1,6 @@
+"""Notification tables: the outbox (`Notification`), back-in-stock alerts and answers to
+delay notices."""
+
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone

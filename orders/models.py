@@ -1,3 +1,6 @@
+"""Order tables: orders, their lines and counters, shipments, the event log, the ETA history,
+Idempotency-Keys and refused demand. Fields, constraints and small derived properties only."""
+
 import secrets
 
 from django.conf import settings
