@@ -6,9 +6,11 @@ counters first locks that product's row (`lock_products`), then its stock rows
 placement, reallocation, cancellation and shipment of one product never interleave, while
 different products proceed in parallel.
 
-The other locks are each taken under the locks above them in this order, never the reverse:
-products, then stock rows, allocation rows, orders, order lines; a purchase order before its
-products; outbox rows last. Every function here must run inside a transaction.
+The other locks keep one order too, so no two writers wait on each other in a circle: a
+purchase order before its products; products, then stock rows, then allocation rows; products
+before the order and its lines; a delay answer before the products its cancellation locks.
+Outbox rows are locked with SKIP LOCKED, so taking them never waits. Every function here must
+run inside a transaction.
 """
 
 from __future__ import annotations
