@@ -22,7 +22,7 @@ from inventory.checks import (
     check_text,
 )
 from inventory.exceptions import AlreadyExists, ValidationFailed
-from inventory.locks import lock_products
+from inventory.locks import lock_products, lock_supplier
 from inventory.models import Product, Supplier
 from inventory.refresh import refresh_after_commit
 from orders.models import EtaChange
@@ -193,9 +193,10 @@ def supplier_create(
 def supplier_update(
     *, supplier_id: int, changes: dict[str, Any], actor: Any = None, detail: str = ""
 ) -> Supplier:
-    """Change a supplier. A new lead time or activity refreshes every product it offers."""
+    """Change a supplier. Locks its row. A new lead time or activity refreshes every product
+    it offers after commit."""
     _check_changeable(changes, SUPPLIER_FIELDS)
-    supplier = Supplier.objects.filter(pk=supplier_id).first()
+    supplier = lock_supplier(supplier_id)
     if supplier is None:
         raise ValidationFailed("Unknown supplier.", fields={"supplier": "unknown"})
     changed = _apply(supplier, changes)

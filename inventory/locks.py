@@ -20,7 +20,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 
-from inventory.models import Allocation, Product, PurchaseOrder, Stock, Warehouse
+from inventory.models import Allocation, Product, PurchaseOrder, Stock, Supplier, Warehouse
 from notifications.models import DelayAnswer, Notification
 from orders.models import Order, OrderLine
 
@@ -71,6 +71,11 @@ def lock_purchase_order(purchase_order_id: int) -> PurchaseOrder | None:
         .filter(pk=purchase_order_id)
         .first()
     )
+
+
+def lock_supplier(supplier_id: int) -> Supplier | None:
+    """Lock a supplier's row, so two edits of it never interleave."""
+    return Supplier.objects.select_for_update().filter(pk=supplier_id).first()
 
 
 def lock_order(order_id: int) -> Order | None:

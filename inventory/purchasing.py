@@ -10,7 +10,7 @@ locks the order first (`inventory.locks.lock_purchase_order`), then its products
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -22,7 +22,13 @@ from django.utils import timezone
 
 from inventory import selectors
 from inventory.catalogue import product_supply_changed
-from inventory.checks import MAX_PURCHASE_LINES, check_future_date, check_quantity
+from inventory.checks import (
+    MAX_PURCHASE_LINES,
+    check_future_date,
+    check_quantity,
+    check_text,
+    storable_text,
+)
 from inventory.exceptions import InvalidTransition, OverReceipt, ValidationFailed
 from inventory.locks import lock_products, lock_purchase_order
 from inventory.models import (
@@ -45,6 +51,23 @@ class PurchaseLineRequest:
     quantity: int
     expected_date: date
     unit_cost: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class LineChange:
+    """What `purchase_order_lines_change` did to one line."""
+
+    line: PurchaseOrderLine
+    """The line as saved."""
+    previous_expected_date: date
+    cancelled: int
+    """Units this change cancelled: 0 for a new date."""
+
+
+# What staff may note on a purchase order whatever its status.
+PURCHASE_ORDER_FIELDS = ("reference", "notes")
+# What a draft may change too: receipts and the supplier's record are booked against these.
+PURCHASE_ORDER_DRAFT_FIELDS = ("supplier", "warehouse", *PURCHASE_ORDER_FIELDS)
 
 
 @dataclass(frozen=True)
@@ -150,6 +173,84 @@ def purchase_order_create(
     return purchase_order
 
 
+def _purchase_order_apply(
+    purchase_order: PurchaseOrder, changes: Mapping[str, Any], fields: Sequence[str]
+) -> None:
+    """Check `changes` against what may change now (`fields`), then save them."""
+    unknown = sorted(set(changes) - set(fields))
+    if unknown:
+        raise InvalidTransition(
+            f"{purchase_order.number} is {purchase_order.get_status_display().lower()}:"
+            f" its {', '.join(unknown)} cannot be changed.",
+            fields={name: "read-only" for name in unknown},
+        )
+    values = dict(changes)
+    if "supplier" in values:
+        supplier = values["supplier"]
+        if not isinstance(supplier, Supplier):
+            raise ValidationFailed("Unknown supplier.", fields={"supplier": "unknown"})
+        if supplier.pk != purchase_order.supplier_id and not supplier.is_active:
+            raise ValidationFailed("This supplier is inactive.", fields={"supplier": "inactive"})
+    if "warehouse" in values and not isinstance(values["warehouse"], Warehouse):
+        raise ValidationFailed("Unknown warehouse.", fields={"warehouse": "unknown warehouse"})
+    if "reference" in values:
+        values["reference"] = check_text(
+            values["reference"], field="reference", max_length=100, required=False
+        )
+    if "notes" in values:
+        values["notes"] = values["notes"] or ""
+        if not storable_text(values["notes"]):
+            raise ValidationFailed(
+                "Notes contain characters that cannot be stored.",
+                fields={"notes": "invalid characters"},
+            )
+    changed = [name for name, value in values.items() if getattr(purchase_order, name) != value]
+    for name in changed:
+        setattr(purchase_order, name, values[name])
+    if changed:
+        purchase_order.save(update_fields=changed)
+
+
+@transaction.atomic
+def purchase_order_update(
+    *, purchase_order_id: int, changes: Mapping[str, Any], actor: Any = None
+) -> PurchaseOrder:
+    """Change a purchase order's reference or notes, and a draft's supplier or warehouse too.
+    Locks the order.
+
+    Once the order is placed its supplier and warehouse are fixed, since receipts and the
+    supplier's delivery record are booked against them: a change to them is refused
+    (`InvalidTransition`) and changes nothing. A draft's header changes nothing promised, so
+    no ETA moves.
+    """
+    purchase_order = _purchase_order_lock(purchase_order_id)
+    if purchase_order.status == PurchaseOrder.Status.DRAFT:
+        _purchase_order_apply(purchase_order, changes, PURCHASE_ORDER_DRAFT_FIELDS)
+    else:
+        _purchase_order_apply(purchase_order, changes, PURCHASE_ORDER_FIELDS)
+    return purchase_order
+
+
+@transaction.atomic
+def purchase_order_draft_update(
+    *, purchase_order_id: int, changes: Mapping[str, Any], actor: Any = None
+) -> PurchaseOrder:
+    """Change a draft's supplier, warehouse, reference or notes. Locks the order.
+
+    For an edit of a draft: refused (`InvalidTransition`) once the order is placed or
+    cancelled, even with nothing to change, so nothing of the edit is saved. Call it before
+    `purchase_order_draft_lines_save` in the same transaction: the lock then holds until the
+    lines are saved, and "place" sees either the old draft or the new one.
+    """
+    purchase_order = _purchase_order_lock(purchase_order_id)
+    if purchase_order.status != PurchaseOrder.Status.DRAFT:
+        raise InvalidTransition(
+            f"{purchase_order.number} was placed or cancelled meanwhile: nothing was saved."
+        )
+    _purchase_order_apply(purchase_order, changes, PURCHASE_ORDER_DRAFT_FIELDS)
+    return purchase_order
+
+
 @transaction.atomic
 def purchase_order_draft_lines_save(
     *,
@@ -220,18 +321,35 @@ def _purchase_line_lock(line_id: int) -> tuple[PurchaseOrder, PurchaseOrderLine]
     return purchase_order, purchase_order.lines.select_related("product").get(pk=line_id)
 
 
-@transaction.atomic
-def purchase_order_line_reschedule(
-    *, line_id: int, expected_date: date, actor: Any = None, today: date | None = None
-) -> PurchaseOrderLine:
-    """The supplier moved a delivery: change the line's expected date. Locks the order."""
-    today = today or timezone.localdate()
-    purchase_order, line = _purchase_line_lock(line_id)
-    expected_date = check_future_date(expected_date, field="expected_date", today=today)
+def _check_outstanding(
+    purchase_order: PurchaseOrder, line: PurchaseOrderLine, field: str | None
+) -> None:
     if purchase_order.status == PurchaseOrder.Status.CANCELLED or line.outstanding == 0:
-        raise InvalidTransition("Nothing of this line is still to arrive.")
+        raise InvalidTransition(
+            "Nothing of this line is still to arrive.",
+            fields={field: "nothing to arrive"} if field else None,
+        )
+
+
+def _line_reschedule(
+    purchase_order: PurchaseOrder,
+    line: PurchaseOrderLine,
+    expected_date: date,
+    *,
+    today: date,
+    field: str | None = None,
+) -> None:
+    """Move the line's expected date. Caller must hold the order's lock.
+
+    `field` names the request item a refusal is about (its date is `{field}.expected_date`);
+    None when the request is about this one line.
+    """
+    expected_date = check_future_date(
+        expected_date, field=f"{field}.expected_date" if field else "expected_date", today=today
+    )
+    _check_outstanding(purchase_order, line, field)
     if expected_date == line.expected_date:
-        return line
+        return
     previous = line.expected_date
     line.expected_date = expected_date
     fields = ["expected_date"]
@@ -245,6 +363,33 @@ def purchase_order_line_reschedule(
             cause=EtaChange.Cause.PO_DATE_CHANGED,
             detail=f"{purchase_order.number}: {previous:%Y-%m-%d} to {expected_date:%Y-%m-%d}",
         )
+
+
+def _line_cancel(
+    purchase_order: PurchaseOrder, line: PurchaseOrderLine, *, field: str | None = None
+) -> int:
+    """Cancel what is still to arrive on the line; return how many units. Caller must hold
+    the order's lock. `field` as for `_line_reschedule`."""
+    _check_outstanding(purchase_order, line, field)
+    units = line.outstanding
+    line.cancelled += units
+    line.save(update_fields=["cancelled"])
+    _purchase_order_settle(purchase_order)
+    if purchase_order.status != PurchaseOrder.Status.DRAFT:
+        refresh_after_commit(
+            [line.product_id], cause=EtaChange.Cause.PO_CANCELLED, detail=purchase_order.number
+        )
+    return units
+
+
+@transaction.atomic
+def purchase_order_line_reschedule(
+    *, line_id: int, expected_date: date, actor: Any = None, today: date | None = None
+) -> PurchaseOrderLine:
+    """The supplier moved a delivery: change the line's expected date. Locks the order."""
+    today = today or timezone.localdate()
+    purchase_order, line = _purchase_line_lock(line_id)
+    _line_reschedule(purchase_order, line, expected_date, today=today)
     return line
 
 
@@ -252,16 +397,63 @@ def purchase_order_line_reschedule(
 def purchase_order_line_cancel(*, line_id: int, actor: Any = None) -> PurchaseOrderLine:
     """Cancel what is still to arrive on one line. Locks the order."""
     purchase_order, line = _purchase_line_lock(line_id)
-    if purchase_order.status == PurchaseOrder.Status.CANCELLED or line.outstanding == 0:
-        raise InvalidTransition("Nothing of this line is still to arrive.")
-    line.cancelled += line.outstanding
-    line.save(update_fields=["cancelled"])
-    _purchase_order_settle(purchase_order)
-    if purchase_order.status != PurchaseOrder.Status.DRAFT:
-        refresh_after_commit(
-            [line.product_id], cause=EtaChange.Cause.PO_CANCELLED, detail=purchase_order.number
-        )
+    _line_cancel(purchase_order, line)
     return line
+
+
+@transaction.atomic
+def purchase_order_lines_change(
+    *,
+    purchase_order_id: int,
+    reschedule: Sequence[tuple[int, date]] = (),
+    cancel: Sequence[int] = (),
+    actor: Any = None,
+    today: date | None = None,
+) -> list[LineChange]:
+    """Move the expected dates of some of the order's lines and cancel what is still to arrive
+    on others: all or none. Locks the order.
+
+    `reschedule` holds (line id, new expected date) pairs, `cancel` line ids. A refusal (a line
+    not on the order or named twice, a date in the past, a line with nothing still to arrive)
+    names the item it is about (`reschedule[i]`, `reschedule[i].expected_date`, `cancel[i]`)
+    and changes nothing. Each change refreshes its product after commit, as
+    `purchase_order_line_reschedule` and `purchase_order_line_cancel` do. Returns what was
+    done, the reschedules first, each list in the order given.
+    """
+    today = today or timezone.localdate()
+    if not reschedule and not cancel:
+        raise ValidationFailed("Say which lines to change.", fields={"lines": "required"})
+    purchase_order = _purchase_order_lock(purchase_order_id)
+    lines = {line.pk: line for line in purchase_order.lines.select_related("product")}
+    named = [(f"reschedule[{i}]", line_id) for i, (line_id, _) in enumerate(reschedule)]
+    named += [(f"cancel[{i}]", line_id) for i, line_id in enumerate(cancel)]
+    seen: set[int] = set()
+    for field, line_id in named:
+        if line_id not in lines:
+            raise ValidationFailed(
+                "That line is not on this purchase order.", fields={field: "unknown"}
+            )
+        if line_id in seen:
+            raise ValidationFailed(
+                "Either move the date or cancel the rest, not both.",
+                fields={field: "named twice"},
+            )
+        seen.add(line_id)
+    done: list[LineChange] = []
+    for index, (line_id, expected_date) in enumerate(reschedule):
+        line = lines[line_id]
+        previous = line.expected_date
+        _line_reschedule(
+            purchase_order, line, expected_date, today=today, field=f"reschedule[{index}]"
+        )
+        done.append(LineChange(line=line, previous_expected_date=previous, cancelled=0))
+    for index, line_id in enumerate(cancel):
+        line = lines[line_id]
+        units = _line_cancel(purchase_order, line, field=f"cancel[{index}]")
+        done.append(
+            LineChange(line=line, previous_expected_date=line.expected_date, cancelled=units)
+        )
+    return done
 
 
 @transaction.atomic

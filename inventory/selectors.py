@@ -11,7 +11,8 @@ from datetime import date
 from decimal import Decimal
 
 from django.conf import settings
-from django.db.models import Avg, Count, F, Q, StdDev, Sum
+from django.db.models import Avg, Count, F, Max, Min, OuterRef, Q, QuerySet, StdDev, Subquery, Sum
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from inventory.allocation import Policy, ProductRules, RequestedLine, Supply, plan_order
@@ -450,3 +451,72 @@ def expected_slip(supplier_id: int) -> int:
     """Days the supplier's proven lateness adds to its lead time."""
     reliability = supplier_reliability([supplier_id]).get(supplier_id)
     return reliability.expected_slip_days if reliability else 0
+
+
+# Backoffice lists ---------------------------------------------------------------------------
+# Each annotates the queryset it is given (all rows by default) with subqueries, so a page of
+# rows costs one query however many lines and orders stand behind them.
+
+
+def products_with_stock_figures(products: QuerySet[Product] | None = None) -> QuerySet[Product]:
+    """Products with `total_on_hand` and `total_allocated` over their warehouses,
+    `total_backordered` (units waiting), `total_incoming` (units open purchase orders still
+    have to deliver), `next_delivery_on` (the soonest of those) and `last_eta_on` (when the
+    last waiting line ships)."""
+    waiting = OrderLine.objects.filter(product=OuterRef("pk"), backordered__gt=0).order_by()
+    backordered = waiting.values("product").annotate(units=Sum("backordered")).values("units")
+    waiting_etas = waiting.values("product").annotate(last=Max("eta")).values("last")
+    open_supply = PurchaseOrderLine.objects.filter(
+        product=OuterRef("pk"),
+        purchase_order__status__in=PurchaseOrder.OPEN_STATUSES,
+        quantity__gt=F("received") + F("cancelled"),
+    ).order_by()
+    incoming = (
+        open_supply.values("product")
+        .annotate(units=Sum(F("quantity") - F("received") - F("cancelled")))
+        .values("units")
+    )
+    next_delivery = open_supply.values("product").annotate(d=Min("expected_date")).values("d")
+    return (Product.objects.all() if products is None else products).annotate(
+        total_on_hand=Coalesce(Sum("stocks__on_hand"), 0),
+        total_allocated=Coalesce(Sum("stocks__allocated"), 0),
+        total_backordered=Coalesce(Subquery(backordered), 0),
+        total_incoming=Coalesce(Subquery(incoming), 0),
+        next_delivery_on=Subquery(next_delivery),
+        last_eta_on=Subquery(waiting_etas),
+    )
+
+
+def product_has_active_supplier(product: Product) -> bool:
+    """Whether an active supplier has terms for the product (its lead time is then theirs)."""
+    return product.supplier_terms.filter(supplier__is_active=True).exists()
+
+
+def purchase_orders_with_totals(
+    purchase_orders: QuerySet[PurchaseOrder] | None = None,
+) -> QuerySet[PurchaseOrder]:
+    """Purchase orders with `total_ordered`, `total_received` and `total_outstanding` units
+    over their lines, and `next_expected_date`: the soonest line still to arrive."""
+    lines = (
+        PurchaseOrderLine.objects.filter(purchase_order=OuterRef("pk"))
+        .order_by()
+        .values("purchase_order")
+    )
+    open_lines = lines.filter(quantity__gt=F("received") + F("cancelled"))
+    outstanding = Sum(F("quantity") - F("received") - F("cancelled"))
+    queryset = PurchaseOrder.objects.all() if purchase_orders is None else purchase_orders
+    return queryset.annotate(
+        total_ordered=Coalesce(Subquery(lines.annotate(units=Sum("quantity")).values("units")), 0),
+        total_received=Coalesce(Subquery(lines.annotate(units=Sum("received")).values("units")), 0),
+        total_outstanding=Coalesce(Subquery(lines.annotate(units=outstanding).values("units")), 0),
+        next_expected_date=Subquery(open_lines.annotate(day=Min("expected_date")).values("day")),
+    )
+
+
+def purchase_order_lines_with_remaining(
+    lines: QuerySet[PurchaseOrderLine] | None = None,
+) -> QuerySet[PurchaseOrderLine]:
+    """Purchase-order lines with `remaining`: units neither received nor cancelled, to filter
+    and sort by (`outstanding` is the same figure, read from one line)."""
+    queryset = PurchaseOrderLine.objects.all() if lines is None else lines
+    return queryset.annotate(remaining=F("quantity") - F("received") - F("cancelled"))

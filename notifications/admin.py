@@ -4,7 +4,7 @@ from django.contrib import admin, messages
 from django.http import HttpRequest
 from django.utils.html import format_html
 
-from inventory.admin import ReadOnlyAdminMixin, ReadOnlyInline
+from config.admin_mixins import ReadOnlyAdminMixin, ReadOnlyInline
 from notifications import delivery
 from notifications.models import DelayAnswer, Notification, StockAlert
 

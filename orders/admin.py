@@ -6,14 +6,13 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import Max, OuterRef, Subquery, Sum
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils import timezone
 
-from inventory.admin import ReadOnlyAdminMixin, ReadOnlyInline
+from config.admin_mixins import ReadOnlyAdminMixin, ReadOnlyInline
 from inventory.exceptions import BackorderError
 from notifications.models import Notification
 from orders import services
@@ -26,7 +25,7 @@ from orders.models import (
     Shipment,
     ShipmentLine,
 )
-from orders.selectors import OPEN_STATUSES, eta_accuracy
+from orders.selectors import eta_accuracy, orders_with_totals
 
 LINE_COUNTERS = ("quantity", "allocated", "backordered", "shipped", "cancelled")
 LINE_ETAS = ("eta", "first_promised_eta")
@@ -148,22 +147,7 @@ class OrderAdmin(admin.ModelAdmin):
         return False
 
     def get_queryset(self, request: HttpRequest):
-        # Subqueries, not joins: the changelist's line filters join the lines again, and a
-        # joined Sum would be multiplied by the matching lines.
-        totals = OrderLine.objects.filter(order=OuterRef("pk")).order_by().values("order")
-        return (
-            super()
-            .get_queryset(request)
-            .annotate(
-                total_units=Subquery(totals.annotate(units=Sum("quantity")).values("units")),
-                total_backordered=Subquery(
-                    totals.annotate(units=Sum("backordered")).values("units")
-                ),
-                last_eta=Subquery(
-                    totals.filter(status__in=OPEN_STATUSES).annotate(last=Max("eta")).values("last")
-                ),
-            )
-        )
+        return orders_with_totals(super().get_queryset(request))
 
     @admin.display(description="Ship to")
     def ship_to(self, order: Order) -> str:

@@ -9,7 +9,7 @@ from datetime import date
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Count, F, Prefetch, Q, QuerySet
+from django.db.models import Count, F, Max, OuterRef, Prefetch, Q, QuerySet, Subquery, Sum
 from django.http import Http404
 from django.utils import timezone
 
@@ -426,3 +426,22 @@ def products_to_reallocate(today: date) -> dict[int, str]:
     }
     causes.update((product_id, EtaChange.Cause.RELEASED) for product_id in due)
     return causes
+
+
+# Backoffice lists ---------------------------------------------------------------------------
+
+
+def orders_with_totals(orders: QuerySet[Order] | None = None) -> QuerySet[Order]:
+    """Orders with `total_units`, `total_backordered` and the `last_eta` of their open lines.
+
+    Subqueries, not joins: a list filtering on lines joins them again, and a joined Sum would
+    be multiplied by the matching lines.
+    """
+    totals = OrderLine.objects.filter(order=OuterRef("pk")).order_by().values("order")
+    return (orders if orders is not None else Order.objects.all()).annotate(
+        total_units=Subquery(totals.annotate(units=Sum("quantity")).values("units")),
+        total_backordered=Subquery(totals.annotate(units=Sum("backordered")).values("units")),
+        last_eta=Subquery(
+            totals.filter(status__in=OPEN_STATUSES).annotate(last=Max("eta")).values("last")
+        ),
+    )

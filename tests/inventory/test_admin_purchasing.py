@@ -16,7 +16,7 @@ from django.utils.html import strip_tags
 
 from config.batching import app as celery_app
 from inventory import purchasing
-from inventory.exceptions import ValidationFailed
+from inventory.exceptions import BackorderError, InvalidTransition, ValidationFailed
 from inventory.models import (
     PurchaseOrder,
     PurchaseOrderLine,
@@ -1046,3 +1046,207 @@ def test_product_list_shows_incoming_supply_next_delivery_and_last_eta(
         None,
         None,
     )
+
+
+# --- suppliers are saved by the catalogue service --------------------------------------------
+
+
+def _supplier_form(supplier, **changes) -> dict:
+    data = {
+        "name": supplier.name,
+        "email": supplier.email,
+        "lead_time_days": supplier.lead_time_days,
+        "is_active": "on" if supplier.is_active else "",
+        "terms-TOTAL_FORMS": 0,
+        "terms-INITIAL_FORMS": 0,
+    }
+    return {**data, **changes}
+
+
+def _suppliers() -> list[tuple]:
+    return list(
+        Supplier.objects.order_by("pk").values_list("pk", "name", "lead_time_days", "is_active")
+    )
+
+
+def test_a_refused_supplier_change_shows_the_services_error_and_changes_nothing(
+    admin_client, hoodie, supplier, refreshes, django_capture_on_commit_callbacks
+):
+    # given another supplier, and terms that a new lead time would refresh
+    SupplierFactory(name="Garmen Jakarta")
+    SupplierProductFactory(supplier=supplier, product=hoodie)
+    before = _suppliers()
+
+    # when: its name is taken; the lead time alone would be accepted
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(
+            reverse("admin:inventory_supplier_change", args=[supplier.pk]),
+            _supplier_form(supplier, name="Garmen Jakarta", lead_time_days=30),
+        )
+
+    # then
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors == {
+        "name": ["A supplier named Garmen Jakarta already exists."]
+    }
+    assert _suppliers() == before
+    assert refreshes == []
+    assert LogEntry.objects.count() == 0
+
+
+def test_a_supplier_change_is_written_by_the_service(
+    admin_client, hoodie, supplier, refreshes, django_capture_on_commit_callbacks
+):
+    # given
+    SupplierProductFactory(supplier=supplier, product=hoodie)
+
+    # when
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(
+            reverse("admin:inventory_supplier_change", args=[supplier.pk]),
+            _supplier_form(supplier, name="  Konveksi Bandung Baru ", lead_time_days=21),
+        )
+
+    # then
+    assert response.status_code == 302
+    assert Supplier.objects.values_list("name", "lead_time_days").get() == (
+        "Konveksi Bandung Baru",
+        21,
+    )
+    assert refreshes == [
+        (hoodie.pk, "lead_time_changed", "Konveksi Bandung Baru: lead time changed in the admin")
+    ]
+    assert LogEntry.objects.get().action_flag == CHANGE
+
+
+def test_adding_a_supplier_goes_through_the_catalogue_service(admin_client, supplier):
+    # given
+    url = reverse("admin:inventory_supplier_add")
+    new = SupplierFactory.build(name="Garmen Jakarta", email="sales@gj.example", lead_time_days=9)
+    before = _suppliers()
+
+    # when
+    taken = admin_client.post(url, _supplier_form(new, name="Konveksi Bandung"))
+    unrefused = _suppliers()
+    added = admin_client.post(url, _supplier_form(new))
+
+    # then
+    assert taken.status_code == 200
+    assert taken.context["adminform"].form.errors == {
+        "name": ["A supplier named Konveksi Bandung already exists."]
+    }
+    assert unrefused == before
+    assert added.status_code == 302
+    created = Supplier.objects.get(name="Garmen Jakarta")
+    assert (created.email, created.lead_time_days, created.is_active) == (
+        "sales@gj.example",
+        9,
+        True,
+    )
+    entry = LogEntry.objects.get()
+    assert (entry.action_flag, entry.object_id) == (ADDITION, str(created.pk))
+
+
+# --- the purchasing services the admin calls -------------------------------------------------
+
+
+def test_a_draft_placed_meanwhile_keeps_its_header(hoodie, supplier, default_warehouse):
+    # given a draft, placed while staff were editing it
+    draft = purchase(supplier, (hoodie, 4, in_days(5)), place=False)
+    purchasing.purchase_order_place(purchase_order_id=draft.pk)
+    before = purchasing_state()
+
+    # when
+    with pytest.raises(InvalidTransition) as refused:
+        purchasing.purchase_order_draft_update(
+            purchase_order_id=draft.pk, changes={"reference": "SO-1"}
+        )
+    with pytest.raises(InvalidTransition) as fixed:
+        purchasing.purchase_order_update(
+            purchase_order_id=draft.pk, changes={"supplier": SupplierFactory()}
+        )
+    noted = purchasing.purchase_order_update(
+        purchase_order_id=draft.pk, changes={"reference": " SO-1 ", "notes": "By phone."}
+    )
+
+    # then
+    assert refused.value.message == (
+        f"{draft.number} was placed or cancelled meanwhile: nothing was saved."
+    )
+    assert (fixed.value.message, fixed.value.fields) == (
+        f"{draft.number} is ordered: its supplier cannot be changed.",
+        {"supplier": "read-only"},
+    )
+    assert (noted.reference, noted.notes) == ("SO-1", "By phone.")
+    draft.refresh_from_db()
+    assert (draft.reference, draft.notes, draft.supplier) == ("SO-1", "By phone.", supplier)
+    assert purchasing_state() == before
+
+
+def test_lines_change_is_all_or_none_and_names_the_refused_item(
+    hoodie, supplier, django_capture_on_commit_callbacks
+):
+    # given an order of two lines, the caps all delivered, and a line of another order
+    cap = ProductFactory(sku="CAP")
+    order = purchase(supplier, (hoodie, 6, in_days(2)), (cap, 4, in_days(3)))
+    hoodies, caps = order.lines.order_by("pk")
+    purchase_order_receive(purchase_order_id=order.pk, lines=[ReceiptRequest(4, sku="CAP")])
+    elsewhere = purchase(supplier, (hoodie, 1, in_days(2))).lines.get()
+    before = purchasing_state()
+
+    # when
+    refusals = []
+    for reschedule, cancel in (
+        ([(hoodies.pk, in_days(9))], [caps.pk]),
+        ([(hoodies.pk, in_days(-1))], []),
+        ([(hoodies.pk, in_days(9))], [hoodies.pk]),
+        ([], [elsewhere.pk]),
+    ):
+        with pytest.raises(BackorderError) as refused:
+            purchasing.purchase_order_lines_change(
+                purchase_order_id=order.pk, reschedule=reschedule, cancel=cancel
+            )
+        refusals.append((refused.value.message, refused.value.fields))
+    unchanged = purchasing_state()
+    with django_capture_on_commit_callbacks() as callbacks:
+        done = purchasing.purchase_order_lines_change(
+            purchase_order_id=order.pk, reschedule=[(hoodies.pk, in_days(9))]
+        )
+
+    # then
+    assert refusals == [
+        ("Nothing of this line is still to arrive.", {"cancel[0]": "nothing to arrive"}),
+        (
+            "The expected date cannot be in the past.",
+            {"reschedule[0].expected_date": f"on or after {today()}"},
+        ),
+        ("Either move the date or cancel the rest, not both.", {"cancel[0]": "named twice"}),
+        ("That line is not on this purchase order.", {"cancel[0]": "unknown"}),
+    ]
+    assert unchanged == before
+    assert [
+        (c.line.pk, c.previous_expected_date, c.line.expected_date, c.cancelled) for c in done
+    ] == [(hoodies.pk, in_days(2), in_days(9), 0)]
+    assert len(callbacks) == 1
+
+
+def test_reschedule_shows_a_line_closed_meanwhile_next_to_that_line(admin_client, hoodie, supplier):
+    # given the page was opened, then every hoodie arrived; the caps are still to come
+    cap = ProductFactory(sku="CAP")
+    order = purchase(supplier, (hoodie, 5, in_days(2)), (cap, 4, in_days(3)))
+    hoodies, caps = order.lines.order_by("pk")
+    purchase_order_receive(purchase_order_id=order.pk, lines=[ReceiptRequest(5, sku=hoodie.sku)])
+    before = purchasing_state()
+
+    # when the page's ticks arrive
+    response = admin_client.post(
+        reverse(RESCHEDULE, args=[order.pk]),
+        {f"expected_date_{caps.pk}": iso(in_days(6)), f"cancel_{hoodies.pk}": "on"},
+    )
+
+    # then
+    assert response.status_code == 200
+    assert response.context["form"].errors == {
+        f"cancel_{hoodies.pk}": ["Nothing of this line is still to arrive."]
+    }
+    assert purchasing_state() == before
