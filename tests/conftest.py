@@ -1,7 +1,15 @@
-import pytest
+from collections.abc import Iterator
+from typing import Any
 
-from inventory.models import Warehouse
-from tests.factories import ProductFactory, StaffFactory
+import pytest
+import redis
+from django.conf import settings
+
+from config.celery import app
+from inventory.models import Supplier, Warehouse
+from tests.factories import ProductFactory, StaffFactory, SupplierFactory
+from tests.helpers import free_port
+from tests.worker import PrivateRedis, purge_queue, use_broker
 
 
 @pytest.fixture
@@ -17,6 +25,12 @@ def default_warehouse(db) -> Warehouse:
 def hoodie(default_warehouse):
     """The case study's special-edition hoodie: backorderable, ships in 14 days."""
     return ProductFactory(sku="HOODIE-SE", name="Special Edition Hoodie", lead_time_days=14)
+
+
+@pytest.fixture
+def supplier(db) -> Supplier:
+    """The case study's supplier: a garment maker two weeks away."""
+    return SupplierFactory(name="Konveksi Bandung", lead_time_days=14)
 
 
 @pytest.fixture
@@ -43,3 +57,33 @@ def smtp(settings):
         settings.EMAIL_HOST_USER = ""
         settings.EMAIL_HOST_PASSWORD = ""
         yield mailbox
+
+
+@pytest.fixture
+def empty_queue() -> Iterator[None]:
+    """This run's Celery queue, empty before and after: with no worker, what a test sends
+    stays there for `tests.worker.queued()` to read."""
+    purge_queue()
+    yield
+    purge_queue()
+
+
+@pytest.fixture
+def private_broker() -> Iterator[PrivateRedis]:
+    """A private Redis as this process's broker and result backend, restored afterwards."""
+    server = PrivateRedis(port=free_port())
+    server.start()
+    broker, results = app.conf.broker_url, app.conf.result_backend
+    assert broker == results == settings.REDIS_URL
+    use_broker(server.url)
+    try:
+        yield server
+    finally:
+        server.kill()
+        use_broker(broker)
+        # The suite's Redis is this process's broker and result backend again
+        port = redis.connection.parse_url(broker)["port"]
+        with app.connection_for_write() as connection:
+            assert connection.port == port
+        backend: Any = app.backend
+        assert backend.client.connection_pool.connection_kwargs["port"] == port

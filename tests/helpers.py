@@ -1,14 +1,27 @@
-"""Helpers shared by the tests: dates, and what a transaction asked for after commit."""
+"""Helpers shared by the tests: dates, orders and purchase orders, free ports, and what a
+transaction asked for after commit."""
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterable
 from datetime import date, timedelta
 from typing import Any
 
 from django.utils import timezone
 
+from inventory.models import Product, PurchaseOrder, PurchaseOrderLine, Stock, Warehouse
+from inventory.purchasing import (
+    PurchaseLineRequest,
+    ReceiptRequest,
+    purchase_order_create,
+    purchase_order_receive,
+)
 from inventory.refresh import REFRESH_TASK
+from orders.models import EtaChange, Order, OrderLine
+from orders.queue import product_refresh
+from orders.services import LineRequest, order_place
+from tests.factories import SupplierFactory
 
 
 def today() -> date:
@@ -19,6 +32,58 @@ def in_days(days: int) -> date:
     return timezone.localdate() + timedelta(days=days)
 
 
+def iso_in_days(days: int) -> str:
+    """`in_days` as an email or an API body writes it: YYYY-MM-DD."""
+    return in_days(days).isoformat()
+
+
+def place(*lines: tuple[Product | str, int], who: str = "ayu", **order: Any) -> Order:
+    """`order_place` of `lines` ((product or SKU, quantity) pairs) by `who`@example.com,
+    named `who`; `order` adds or overrides any other argument (`name`, `priority`...)."""
+    return order_place(
+        **{"email": f"{who}@example.com", "name": who, **order},
+        lines=[
+            LineRequest(product if isinstance(product, str) else product.sku, quantity)
+            for product, quantity in lines
+        ],
+    )
+
+
+def place_line(product: Product | str, quantity: int, who: str = "ayu", **order: Any) -> OrderLine:
+    """`place` of one line; returns that line."""
+    return place((product, quantity), who=who, **order).lines.get()
+
+
+def purchase(
+    product: Product, quantity: int = 10, days: int = 7, *, supplier: Any = None, **fields: Any
+) -> PurchaseOrder:
+    """A purchase order of one line, due in `days`, from a new supplier unless one is given;
+    `fields` go to `purchase_order_create` (`place`, `warehouse`...)."""
+    return purchase_order_create(
+        supplier=supplier or SupplierFactory(),
+        lines=[PurchaseLineRequest(product.sku, quantity, in_days(days))],
+        **fields,
+    )
+
+
+def receipt_with_delay(supplier: Any, product: Product, delay: int) -> None:
+    """One unit of `product` bought from `supplier` and received today, `delay` days after
+    the date it was promised for."""
+    order = purchase(product, 1, supplier=supplier)
+    line = order.lines.get()
+    PurchaseOrderLine.objects.filter(pk=line.pk).update(
+        expected_date=in_days(-delay), first_expected_date=in_days(-delay)
+    )
+    purchase_order_receive(purchase_order_id=order.pk, lines=[ReceiptRequest(1, line_id=line.pk)])
+
+
+def free_port() -> int:
+    """A local TCP port nothing listens on (yet)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 def refreshes_asked(callbacks: Iterable[Any]) -> list[tuple[str, str, list[int]]]:
     """The product refreshes that captured on-commit callbacks ask for, in the order asked:
     (cause, detail, product ids)."""
@@ -27,3 +92,28 @@ def refreshes_asked(callbacks: Iterable[Any]) -> list[tuple[str, str, list[int]]
         for callback in callbacks
         if getattr(callback, "request", None) is not None and callback.request.task == REFRESH_TASK
     ]
+
+
+def stock_of(product: Product, warehouse: Warehouse) -> Stock:
+    return Stock.objects.get(product=product, warehouse=warehouse)
+
+
+def events(order: Order) -> list[tuple[Any, ...]]:
+    """The order's event rows, oldest first: (kind, line id, quantity, status before, after)."""
+    return list(
+        order.events.order_by("pk").values_list(
+            "kind", "line_id", "quantity", "status_before", "status_after"
+        )
+    )
+
+
+def etas(lines: Iterable[OrderLine]) -> list[date | None]:
+    """Each line's stored ETA, read afresh."""
+    return [OrderLine.objects.get(pk=line.pk).eta for line in lines]
+
+
+def refresh(
+    product: Product, cause: str = EtaChange.Cause.STOCK_CHANGED, **kwargs: Any
+) -> tuple[int, int]:
+    """What a worker runs after a supply change commits: (units allocated, ETAs moved)."""
+    return product_refresh(product_id=product.pk, cause=cause, **kwargs)

@@ -1,4 +1,11 @@
-from inventory.models import Allocation, Stock, StockMovement
+from inventory.models import (
+    Allocation,
+    PurchaseOrder,
+    PurchaseOrderLine,
+    PurchaseReceipt,
+    Stock,
+    StockMovement,
+)
 from orders.models import Order, OrderEvent, OrderLine, RefusedDemand, Shipment, ShipmentLine
 
 
@@ -20,4 +27,18 @@ def snapshot() -> dict:
         "shipments": Shipment.objects.count(),
         "shipment_lines": ShipmentLine.objects.count(),
         "refused_demand": RefusedDemand.objects.count(),
+    }
+
+
+def purchasing_state() -> dict:
+    """`snapshot()` and every purchase order's status, line counters and dates, and receipts."""
+    return {
+        "purchase_orders": list(PurchaseOrder.objects.order_by("pk").values_list("pk", "status")),
+        "purchase_lines": list(
+            PurchaseOrderLine.objects.order_by("pk").values_list(
+                "pk", "quantity", "received", "cancelled", "expected_date", "first_expected_date"
+            )
+        ),
+        "receipts": PurchaseReceipt.objects.count(),
+        **snapshot(),
     }

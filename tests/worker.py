@@ -1,4 +1,5 @@
-"""A real Celery worker process for tests, against the test database and Redis."""
+"""A real Celery worker process for tests, against the test database and Redis; the broker
+this process sends to, its queue, and a Redis of a test's own to stop and start."""
 
 from __future__ import annotations
 
@@ -9,9 +10,13 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
+import kombu.pools
+import redis
 from django.conf import settings
 from django.db import connection
 
@@ -19,6 +24,7 @@ from config.celery import app
 
 ROOT = Path(__file__).resolve().parent.parent
 WAIT_SECONDS = 60
+REDIS_SERVER = "/usr/bin/redis-server"
 
 
 def _test_database_url() -> str:
@@ -32,6 +38,74 @@ def _test_database_url() -> str:
 def purge_queue() -> None:
     with app.connection_for_write() as conn:
         conn.default_channel.queue_purge(settings.CELERY_TASK_DEFAULT_QUEUE)
+
+
+def queued() -> list[tuple[str, list[Any]]]:
+    """Take every task waiting in this run's queue off it: (task name, args), oldest first."""
+    tasks = []
+    with app.connection_for_write() as connection:
+        channel = connection.default_channel
+        queue = settings.CELERY_TASK_DEFAULT_QUEUE
+        while (message := channel.basic_get(queue, no_ack=True)) is not None:
+            args, _kwargs, _embed = message.decode()
+            tasks.append((message.headers["task"], args))
+    return tasks
+
+
+def use_broker(url: str) -> None:
+    """Point this process's Celery app (broker and results) at `url`, dropping pooled
+    connections to the previous one."""
+    kombu.pools.reset()
+    app.conf.update(broker_url=url, result_backend=url)
+    celery: Any = app  # the caches Celery keeps of its broker and result backend
+    celery._pool = None
+    celery.amqp._producer_pool = None
+    celery._backend_cache = None
+    celery._local.backend = None
+
+
+@dataclass
+class PrivateRedis:
+    """A redis-server of a test's own, which the test may stop and start on one port."""
+
+    port: int
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [
+                REDIS_SERVER,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        client = redis.Redis(port=self.port, socket_connect_timeout=0.5)
+        wait_until(lambda: self._answers(client), f"redis-server on port {self.port}")
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        self.process = None
+
+    @staticmethod
+    def _answers(client: redis.Redis) -> bool:
+        try:
+            return bool(client.ping())
+        except redis.ConnectionError:
+            return False
 
 
 @contextmanager

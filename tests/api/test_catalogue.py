@@ -1,6 +1,5 @@
 """Products, availability, stock adjustments and suppliers over the API."""
 
-from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -12,15 +11,9 @@ from orders.models import EtaChange
 from orders.services import LineRequest, order_place
 from tests.api.conftest import error_of
 from tests.factories import ProductFactory, SupplierFactory, WarehouseFactory
+from tests.helpers import in_days, iso_in_days, today
 from tests.state import snapshot
 from tests.worker import celery_worker, wait_until
-
-TODAY = timezone.localdate
-
-
-def in_days(days):
-    return (TODAY() + timedelta(days=days)).isoformat()
-
 
 HOODIE = {
     "sku": "HOODIE-SE",
@@ -176,7 +169,7 @@ def test_a_new_lead_time_moves_waiting_customers_etas(staff_api, default_warehou
     ProductFactory(sku="HOODIE-SE", lead_time_days=14)
     order = order_place(email="a@example.com", name="A", lines=[LineRequest("HOODIE-SE", 1)])
     line = order.lines.get()
-    assert line.eta == TODAY() + timedelta(days=14)
+    assert line.eta == in_days(14)
 
     with celery_worker():
         response = staff_api.patch(
@@ -189,11 +182,11 @@ def test_a_new_lead_time_moves_waiting_customers_etas(staff_api, default_warehou
         )
 
     line.refresh_from_db()
-    assert line.eta == TODAY() + timedelta(days=21)
+    assert line.eta == in_days(21)
     change = EtaChange.objects.get(cause="lead_time_changed")
     assert (change.previous, change.eta, change.detail) == (
-        TODAY() + timedelta(days=14),
-        TODAY() + timedelta(days=21),
+        in_days(14),
+        in_days(21),
         "Lead time changed",
     )
 
@@ -214,7 +207,7 @@ def test_availability_quotes_stock_then_backorder_with_an_eta(api, hoodie):
         "available": None,
         "from_stock": 2,
         "backordered": 0,
-        "eta": TODAY().isoformat(),
+        "eta": today().isoformat(),
         "code": "",
         "message": "",
     }
@@ -223,13 +216,13 @@ def test_availability_quotes_stock_then_backorder_with_an_eta(api, hoodie):
         2,
         3,
     )
-    assert partial["eta"] == in_days(14)
+    assert partial["eta"] == iso_in_days(14)
 
 
 def test_availability_defaults_to_one_unit(api, hoodie):
     body = api.get("/api/v1/products/HOODIE-SE/availability").json()
 
-    assert (body["quantity"], body["status"], body["eta"]) == (1, "backorder", in_days(14))
+    assert (body["quantity"], body["status"], body["eta"]) == (1, "backorder", iso_in_days(14))
 
 
 def test_availability_of_a_capped_product_says_why_not(api, default_warehouse):
@@ -246,13 +239,11 @@ def test_availability_of_a_capped_product_says_why_not(api, default_warehouse):
 
 
 def test_availability_of_a_preorder_ships_on_release(api, default_warehouse):
-    ProductFactory(
-        sku="ALBUM", backorder_policy="preorder", release_date=TODAY() + timedelta(days=30)
-    )
+    ProductFactory(sku="ALBUM", backorder_policy="preorder", release_date=in_days(30))
 
     body = api.get("/api/v1/products/ALBUM/availability?quantity=2").json()
 
-    assert (body["status"], body["eta"]) == ("preorder", in_days(30))
+    assert (body["status"], body["eta"]) == ("preorder", iso_in_days(30))
 
 
 @pytest.mark.parametrize(

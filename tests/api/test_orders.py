@@ -12,9 +12,8 @@ from inventory.stock import stock_receive
 from orders.models import IdempotencyKey, Order, OrderLine, RefusedDemand
 from tests.api.conftest import error_of
 from tests.factories import ProductFactory
+from tests.helpers import in_days, iso_in_days, today
 from tests.state import snapshot
-
-TODAY = timezone.localdate
 
 
 def order_body(*lines, **fields):
@@ -54,7 +53,7 @@ def test_an_order_past_stock_is_backordered_and_told_when_it_ships(api, hoodie_i
         "locale": "id",
         "email": "rina@example.com",
         "name": "Rina",
-        "eta": (TODAY() + timedelta(days=14)).isoformat(),
+        "eta": iso_in_days(14),
         "shipping_address": None,
         "lines": [
             {
@@ -67,7 +66,7 @@ def test_an_order_past_stock_is_backordered_and_told_when_it_ships(api, hoodie_i
                 "shipped": 0,
                 "cancelled": 0,
                 "status": "backordered",
-                "eta": (TODAY() + timedelta(days=14)).isoformat(),
+                "eta": iso_in_days(14),
             }
         ],
     }
@@ -78,9 +77,9 @@ def test_an_order_in_stock_is_allocated_and_ships_today(api, hoodie_in_stock):
 
     assert body["status"] == "allocated"
     assert body["ship_complete"] is True
-    assert body["eta"] == TODAY().isoformat()
+    assert body["eta"] == today().isoformat()
     assert body["lines"][0]["allocated"] == 2
-    assert body["lines"][0]["eta"] == TODAY().isoformat()
+    assert body["lines"][0]["eta"] == today().isoformat()
 
 
 @pytest.mark.parametrize(
@@ -97,7 +96,7 @@ def test_policy_refusals_are_422_with_their_code_and_change_nothing(
 ):
     release_in = product.pop("release_date_in_days", None)
     if release_in is not None:
-        product["release_date"] = TODAY() + timedelta(days=release_in)
+        product["release_date"] = in_days(release_in)
     ProductFactory(sku="CAP", **product)
     before = snapshot()
 
@@ -121,7 +120,7 @@ def test_one_refused_line_refuses_the_whole_order(api, hoodie_in_stock):
 
 
 def test_a_preorder_says_preordered_and_ships_on_release(api, default_warehouse):
-    release = TODAY() + timedelta(days=30)
+    release = in_days(30)
     ProductFactory(sku="ALBUM", backorder_policy="preorder", release_date=release)
 
     body = place(api, ("ALBUM", 1)).json()

@@ -1,7 +1,5 @@
 """Purchase orders over the API: placing, rescheduling and receiving."""
 
-from datetime import timedelta
-
 import pytest
 from django.utils import timezone
 
@@ -9,19 +7,9 @@ from inventory.models import PurchaseOrder, PurchaseOrderLine, PurchaseReceipt
 from orders.services import LineRequest, order_place
 from tests.api.conftest import error_of
 from tests.factories import ProductFactory, SupplierFactory, WarehouseFactory
+from tests.helpers import in_days, iso_in_days
 from tests.state import snapshot
 from tests.worker import celery_worker, wait_until
-
-TODAY = timezone.localdate
-
-
-def in_days(days):
-    return (TODAY() + timedelta(days=days)).isoformat()
-
-
-@pytest.fixture
-def supplier(db):
-    return SupplierFactory(name="Konveksi Bandung", lead_time_days=14)
 
 
 def create(staff_api, supplier, *lines, **fields):
@@ -30,7 +18,7 @@ def create(staff_api, supplier, *lines, **fields):
         {
             "supplier": supplier.pk,
             "lines": [
-                {"sku": sku, "quantity": quantity, "expected_date": in_days(days)}
+                {"sku": sku, "quantity": quantity, "expected_date": iso_in_days(days)}
                 for sku, quantity, days in lines
             ],
             **fields,
@@ -62,8 +50,8 @@ def test_staff_place_a_purchase_order(staff_api, hoodie, supplier):
                 "received": 0,
                 "cancelled": 0,
                 "outstanding": 50,
-                "expected_date": in_days(10),
-                "first_expected_date": in_days(10),
+                "expected_date": iso_in_days(10),
+                "first_expected_date": iso_in_days(10),
                 "unit_cost": None,
             }
         ],
@@ -101,7 +89,7 @@ def test_a_purchase_order_goes_to_the_warehouse_it_names(staff_api, hoodie, supp
 def test_a_bad_purchase_order_is_refused(staff_api, hoodie, supplier, change, field):
     body = {
         "supplier": supplier.pk,
-        "lines": [{"sku": "HOODIE-SE", "quantity": 1, "expected_date": in_days(5)}],
+        "lines": [{"sku": "HOODIE-SE", "quantity": 1, "expected_date": iso_in_days(5)}],
         **change,
     }
 
@@ -128,13 +116,13 @@ def test_staff_move_a_delivery_date(staff_api, hoodie, supplier):
 
     response = staff_api.patch(
         f"/api/v1/purchase-orders/{created['id']}/lines/{line_id}",
-        {"expected_date": in_days(9)},
+        {"expected_date": iso_in_days(9)},
         format="json",
     )
 
     assert response.status_code == 200
     line = response.json()["lines"][0]
-    assert (line["expected_date"], line["first_expected_date"]) == (in_days(9), in_days(3))
+    assert (line["expected_date"], line["first_expected_date"]) == (iso_in_days(9), iso_in_days(3))
 
 
 def test_a_line_of_another_purchase_order_is_not_found(staff_api, hoodie, supplier):
@@ -143,12 +131,12 @@ def test_a_line_of_another_purchase_order_is_not_found(staff_api, hoodie, suppli
 
     response = staff_api.patch(
         f"/api/v1/purchase-orders/{first['id']}/lines/{second['lines'][0]['id']}",
-        {"expected_date": in_days(9)},
+        {"expected_date": iso_in_days(9)},
         format="json",
     )
 
     assert error_of(response) == (404, "not_found")
-    assert PurchaseOrderLine.objects.filter(expected_date=TODAY() + timedelta(days=9)).count() == 0
+    assert PurchaseOrderLine.objects.filter(expected_date=in_days(9)).count() == 0
 
 
 def test_a_delivery_cannot_move_into_the_past(staff_api, hoodie, supplier):
@@ -156,12 +144,12 @@ def test_a_delivery_cannot_move_into_the_past(staff_api, hoodie, supplier):
 
     response = staff_api.patch(
         f"/api/v1/purchase-orders/{created['id']}/lines/{created['lines'][0]['id']}",
-        {"expected_date": in_days(-1)},
+        {"expected_date": iso_in_days(-1)},
         format="json",
     )
 
     assert error_of(response) == (400, "validation_error")
-    assert PurchaseOrderLine.objects.get().expected_date == TODAY() + timedelta(days=3)
+    assert PurchaseOrderLine.objects.get().expected_date == in_days(3)
 
 
 def test_partial_receipts_then_the_rest(staff_api, hoodie, supplier):
@@ -241,10 +229,7 @@ def test_the_hoodie_case_goods_received_fill_the_oldest_backorders(staff_api, de
     with celery_worker():
         created = create(staff_api, supplier, ("HOODIE-SE", 3, 7)).json()
         wait_until(
-            lambda: (
-                second.lines.get().eta == TODAY() + timedelta(days=14)
-                and first.lines.get().eta == TODAY() + timedelta(days=7)
-            ),
+            lambda: second.lines.get().eta == in_days(14) and first.lines.get().eta == in_days(7),
             "ETAs from the purchase order",
         )
         response = staff_api.post(

@@ -4,11 +4,10 @@ quote for one more unit is what a new order is promised."""
 
 import contextlib
 import random
-from datetime import date, timedelta
+from datetime import timedelta
 
 import pytest
 from django.db.models import Sum
-from django.utils import timezone
 
 from inventory.exceptions import InsufficientStock
 from inventory.models import PurchaseOrder, PurchaseOrderLine
@@ -27,13 +26,10 @@ from orders.queue import product_refresh
 from orders.selectors import queue_ordering
 from orders.services import LineRequest, order_line_cancel, order_place, shipment_create
 from tests.factories import ProductFactory, SupplierFactory
+from tests.helpers import today
 
 pytestmark = pytest.mark.django_db
 STEPS = 40
-
-
-def today() -> date:
-    return timezone.localdate()
 
 
 def check_invariants(product) -> None:

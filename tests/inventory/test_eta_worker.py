@@ -1,10 +1,9 @@
 """ETAs kept true by a real Celery worker process, over Redis, on the test database."""
 
-from datetime import date, timedelta
+from datetime import date
 
 import pytest
 from django.core.management import call_command
-from django.utils import timezone
 
 from inventory import purchasing
 from inventory.models import Product
@@ -14,21 +13,11 @@ from orders.models import EtaChange, OrderLine
 from orders.services import LineRequest, order_line_cancel, order_place
 from orders.tasks import reallocate_all_products, start_of_day
 from tests.factories import ProductFactory, SupplierFactory
+from tests.helpers import in_days, place_line
 from tests.worker import celery_worker, wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 Cause = EtaChange.Cause
-
-
-def in_days(days: int) -> date:
-    return timezone.localdate() + timedelta(days=days)
-
-
-def line_of(who: str, quantity: int = 2) -> OrderLine:
-    order = order_place(
-        email=f"{who}@example.com", name=who, lines=[LineRequest("HOODIE-SE", quantity)]
-    )
-    return order.lines.get()
 
 
 def state(lines: list[OrderLine]) -> list[tuple[str, date | None]]:
@@ -42,7 +31,7 @@ def settles_at(lines: list[OrderLine], expected: list[tuple[str, date | None]], 
 
 def test_supply_moves_etas_through_the_worker(hoodie):
     # given the hoodie sold out: four buyers wait, each told "ships in 14 days"
-    buyers = [line_of(who) for who in ("ayu", "budi", "citra", "dewi")]
+    buyers = [place_line("HOODIE-SE", 2, who) for who in ("ayu", "budi", "citra", "dewi")]
     assert state(buyers) == [("backordered", in_days(14))] * 4
 
     with celery_worker():
@@ -158,7 +147,7 @@ def test_start_of_day_releases_preorders_due_today_through_the_worker(default_wa
 
 
 def test_the_sweep_catches_up_a_refresh_that_was_lost(hoodie):
-    waiting = line_of("ayu", 1)
+    waiting = place_line("HOODIE-SE", 1, "ayu")
     stock_receive(product=hoodie, quantity=1)
 
     with celery_worker():  # starting the worker drops the refresh the receipt queued

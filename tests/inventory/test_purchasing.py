@@ -1,10 +1,9 @@
 """Suppliers, purchase orders and receipts."""
 
-from datetime import date, timedelta
+from datetime import date
 from decimal import Decimal
 
 import pytest
-from django.utils import timezone
 
 from inventory.exceptions import InvalidTransition, OverReceipt, ValidationFailed
 from inventory.models import PurchaseOrder, PurchaseOrderLine, PurchaseReceipt, Stock, StockMovement
@@ -19,7 +18,7 @@ from inventory.purchasing import (
     purchase_order_place,
     purchase_order_receive,
 )
-from inventory.selectors import lead_times, supplier_reliability
+from inventory.selectors import lead_times
 from tests.factories import (
     ProductFactory,
     StaffFactory,
@@ -27,40 +26,10 @@ from tests.factories import (
     SupplierProductFactory,
     WarehouseFactory,
 )
-from tests.helpers import refreshes_asked
-from tests.state import snapshot
+from tests.helpers import in_days, purchase, receipt_with_delay, refreshes_asked, today
+from tests.state import purchasing_state
 
 pytestmark = pytest.mark.django_db
-
-
-def today() -> date:
-    return timezone.localdate()
-
-
-def in_days(days: int) -> date:
-    return today() + timedelta(days=days)
-
-
-def purchase(product, quantity=10, *, days=7, supplier=None, place=True, **kwargs):
-    return purchase_order_create(
-        supplier=supplier or SupplierFactory(),
-        lines=[PurchaseLineRequest(product.sku, quantity, in_days(days))],
-        place=place,
-        **kwargs,
-    )
-
-
-def purchase_state() -> dict:
-    return {
-        "orders": list(PurchaseOrder.objects.order_by("pk").values_list("pk", "status")),
-        "lines": list(
-            PurchaseOrderLine.objects.order_by("pk").values_list(
-                "pk", "received", "cancelled", "expected_date"
-            )
-        ),
-        "receipts": PurchaseReceipt.objects.count(),
-        **snapshot(),
-    }
 
 
 # --- create and place -------------------------------------------------------------------------
@@ -122,9 +91,12 @@ def test_create_as_draft_is_not_incoming_supply_until_placed(
 
 def test_placing_an_order_twice_is_refused(hoodie, default_warehouse):
     order = purchase(hoodie)
+    before = purchasing_state()
 
     with pytest.raises(InvalidTransition):
         purchase_order_place(purchase_order_id=order.pk)
+
+    assert purchasing_state() == before
 
 
 @pytest.mark.parametrize(
@@ -143,28 +115,34 @@ def test_placing_an_order_twice_is_refused(hoodie, default_warehouse):
 )
 def test_create_refuses_bad_lines_and_writes_nothing(hoodie, default_warehouse, line, field):
     supplier = SupplierFactory()
-    before = purchase_state()
+    before = purchasing_state()
 
     with pytest.raises(ValidationFailed) as refused:
         purchase_order_create(supplier=supplier, lines=[line])
 
     assert field in refused.value.fields
-    assert purchase_state() == before
+    assert purchasing_state() == before
 
 
 def test_create_refuses_an_inactive_supplier(hoodie, default_warehouse):
+    before = purchasing_state()
+
     with pytest.raises(ValidationFailed) as refused:
         purchase(hoodie, supplier=SupplierFactory(is_active=False))
 
     assert refused.value.fields == {"supplier": "inactive"}
     assert PurchaseOrder.objects.count() == 0
+    assert purchasing_state() == before
 
 
 def test_create_refuses_an_order_with_no_lines(default_warehouse):
+    before = purchasing_state()
+
     with pytest.raises(ValidationFailed):
         purchase_order_create(supplier=SupplierFactory(), lines=[])
 
     assert PurchaseOrder.objects.count() == 0
+    assert purchasing_state() == before
 
 
 # --- reschedule and cancel --------------------------------------------------------------------
@@ -194,19 +172,24 @@ def test_reschedule_of_a_draft_changes_the_promise_too(hoodie, default_warehouse
 
 def test_reschedule_into_the_past_is_refused(hoodie, default_warehouse):
     line = purchase(hoodie, days=7).lines.get()
+    before = purchasing_state()
 
     with pytest.raises(ValidationFailed):
         purchase_order_line_reschedule(line_id=line.pk, expected_date=in_days(-1))
 
     line.refresh_from_db()
     assert line.expected_date == in_days(7)
+    assert purchasing_state() == before
 
 
 def test_reschedule_of_an_unknown_line_is_refused(default_warehouse):
+    before = purchasing_state()
+
     with pytest.raises(ValidationFailed) as refused:
         purchase_order_line_reschedule(line_id=999_999, expected_date=in_days(1))
 
     assert refused.value.fields == {"line_id": "unknown"}
+    assert purchasing_state() == before
 
 
 def test_cancel_line_cancels_what_is_still_to_arrive(hoodie, default_warehouse):
@@ -234,9 +217,12 @@ def test_cancelling_every_line_cancels_the_order(hoodie, default_warehouse):
 def test_cancel_line_twice_is_refused(hoodie, default_warehouse):
     line = purchase(hoodie, 10).lines.get()
     purchase_order_line_cancel(line_id=line.pk)
+    before = purchasing_state()
 
     with pytest.raises(InvalidTransition):
         purchase_order_line_cancel(line_id=line.pk)
+
+    assert purchasing_state() == before
 
 
 def test_cancel_order_cancels_every_open_line_and_keeps_receipts(hoodie, default_warehouse):
@@ -268,8 +254,12 @@ def test_cancel_a_draft(hoodie, default_warehouse):
 
     order.refresh_from_db()
     assert order.status == PurchaseOrder.Status.CANCELLED
+    before = purchasing_state()
+
     with pytest.raises(InvalidTransition):
         purchase_order_cancel(purchase_order_id=order.pk)
+
+    assert purchasing_state() == before
 
 
 # --- receive ----------------------------------------------------------------------------------
@@ -354,7 +344,7 @@ def test_receiving_by_sku_fills_the_soonest_line_first(hoodie, default_warehouse
 def test_over_receipt_is_refused_and_changes_nothing(hoodie, default_warehouse):
     order = purchase(hoodie, 10)
     purchase_order_receive(purchase_order_id=order.pk, lines=[ReceiptRequest(8, sku="HOODIE-SE")])
-    before = purchase_state()
+    before = purchasing_state()
 
     with pytest.raises(OverReceipt) as refused:
         purchase_order_receive(
@@ -365,12 +355,12 @@ def test_over_receipt_is_refused_and_changes_nothing(hoodie, default_warehouse):
     assert refused.value.code == "over_receipt"
     assert refused.value.fields == {"lines[0].quantity": "at most 2"}
     assert "Only 2 unit(s) of HOODIE-SE" in refused.value.message
-    assert purchase_state() == before
+    assert purchasing_state() == before
 
 
 def test_over_receipt_split_across_two_requests_is_refused(hoodie, default_warehouse):
     order = purchase(hoodie, 10)
-    before = purchase_state()
+    before = purchasing_state()
 
     with pytest.raises(OverReceipt) as refused:
         purchase_order_receive(
@@ -379,7 +369,7 @@ def test_over_receipt_split_across_two_requests_is_refused(hoodie, default_wareh
         )
 
     assert refused.value.fields == {"lines[1].quantity": "at most 4"}
-    assert purchase_state() == before
+    assert purchasing_state() == before
 
 
 @pytest.mark.parametrize(
@@ -396,20 +386,20 @@ def test_receive_refuses_bad_lines_and_changes_nothing(
 ):
     ProductFactory(sku="CAP")
     order = purchase(hoodie, 10)
-    before = purchase_state()
+    before = purchasing_state()
 
     with pytest.raises(ValidationFailed) as refused:
         purchase_order_receive(purchase_order_id=order.pk, lines=[request_line])
 
     assert field in refused.value.fields
-    assert purchase_state() == before
+    assert purchasing_state() == before
 
 
 def test_receiving_a_draft_or_a_cancelled_order_is_refused(hoodie, default_warehouse):
     draft = purchase(hoodie, place=False)
     cancelled = purchase(hoodie)
     purchase_order_cancel(purchase_order_id=cancelled.pk)
-    before = purchase_state()
+    before = purchasing_state()
 
     for order in (draft, cancelled):
         with pytest.raises(InvalidTransition):
@@ -417,11 +407,12 @@ def test_receiving_a_draft_or_a_cancelled_order_is_refused(hoodie, default_wareh
                 purchase_order_id=order.pk, lines=[ReceiptRequest(1, sku="HOODIE-SE")]
             )
 
-    assert purchase_state() == before
+    assert purchasing_state() == before
 
 
 def test_receiving_in_the_future_is_refused(hoodie, default_warehouse):
     order = purchase(hoodie)
+    before = purchasing_state()
 
     with pytest.raises(ValidationFailed):
         purchase_order_receive(
@@ -431,81 +422,25 @@ def test_receiving_in_the_future_is_refused(hoodie, default_warehouse):
         )
 
     assert PurchaseReceipt.objects.count() == 0
-
-
-# --- reliability and lead times ---------------------------------------------------------------
-
-
-def _receipt_with_delay(supplier, product, delay: int) -> None:
-    order = purchase(product, 1, supplier=supplier)
-    line = order.lines.get()
-    PurchaseOrderLine.objects.filter(pk=line.pk).update(
-        expected_date=in_days(-delay), first_expected_date=in_days(-delay)
-    )
-    purchase_order_receive(purchase_order_id=order.pk, lines=[ReceiptRequest(1, line_id=line.pk)])
-
-
-def test_reliability_reports_average_spread_and_on_time_deliveries(hoodie, default_warehouse):
-    late = SupplierFactory(name="Late")
-    punctual = SupplierFactory(name="Punctual")
-    for delay in (2, 4, 6):
-        _receipt_with_delay(late, hoodie, delay)
-    for delay in (0, -1):
-        _receipt_with_delay(punctual, hoodie, delay)
-
-    report = supplier_reliability()
-
-    assert report[late.pk].receipts == 3
-    assert report[late.pk].average_delay_days == 4.0
-    assert report[late.pk].delay_spread_days == pytest.approx((8 / 3) ** 0.5)
-    assert (report[late.pk].on_time, report[late.pk].on_time_rate) == (0, 0.0)
-    assert report[late.pk].expected_slip_days == 4
-    assert report[punctual.pk].receipts == 2
-    assert report[punctual.pk].average_delay_days == -0.5
-    assert (report[punctual.pk].on_time, report[punctual.pk].on_time_rate) == (2, 1.0)
-    assert report[punctual.pk].expected_slip_days == 0
-
-
-def test_reliability_needs_three_receipts_before_it_changes_a_lead_time(hoodie, default_warehouse):
-    late = SupplierFactory(name="Late", lead_time_days=5)
-    SupplierProductFactory(supplier=late, product=hoodie, lead_time_days=None)
-    _receipt_with_delay(late, hoodie, 10)
-    _receipt_with_delay(late, hoodie, 10)
-    assert lead_times([hoodie]) == {hoodie.pk: 5}
-
-    _receipt_with_delay(late, hoodie, 10)
-
-    assert lead_times([hoodie]) == {hoodie.pk: 15}
-
-
-def test_lead_time_is_the_fastest_active_supplier_else_the_product(default_warehouse):
-    product = ProductFactory(lead_time_days=30)
-    bare = ProductFactory(lead_time_days=21)
-    unknown = ProductFactory(lead_time_days=None)
-    SupplierProductFactory(product=product, supplier=SupplierFactory(lead_time_days=12))
-    SupplierProductFactory(
-        product=product, supplier=SupplierFactory(lead_time_days=40), lead_time_days=9
-    )
-    SupplierProductFactory(
-        product=product, supplier=SupplierFactory(lead_time_days=2, is_active=False)
-    )
-
-    assert lead_times([product, bare, unknown]) == {product.pk: 9, bare.pk: 21, unknown.pk: None}
+    assert purchasing_state() == before
 
 
 def test_placing_a_draft_with_nothing_left_to_order_is_refused(hoodie, default_warehouse):
     order = purchase(hoodie, place=False)
     purchase_order_line_cancel(line_id=order.lines.get().pk)
+    before = purchasing_state()
 
     with pytest.raises(ValidationFailed):
         purchase_order_place(purchase_order_id=order.pk)
 
     order.refresh_from_db()
     assert order.status == PurchaseOrder.Status.DRAFT
+    assert purchasing_state() == before
 
 
 def test_goods_cannot_arrive_before_the_order_was_placed(hoodie, default_warehouse):
     order = purchase(hoodie)
+    before = purchasing_state()
 
     with pytest.raises(ValidationFailed) as refused:
         purchase_order_receive(
@@ -516,6 +451,7 @@ def test_goods_cannot_arrive_before_the_order_was_placed(hoodie, default_warehou
 
     assert refused.value.fields == {"received_on": f"on or after {today():%Y-%m-%d}"}
     assert PurchaseReceipt.objects.count() == 0
+    assert purchasing_state() == before
 
 
 def test_a_receipt_that_proves_a_delay_refreshes_every_product_of_the_supplier(
@@ -525,12 +461,12 @@ def test_a_receipt_that_proves_a_delay_refreshes_every_product_of_the_supplier(
     tee = ProductFactory(sku="TEE")
     for product in (hoodie, tee):
         SupplierProductFactory(supplier=late, product=product)
-    _receipt_with_delay(late, hoodie, 4)
-    _receipt_with_delay(late, hoodie, 4)
+    receipt_with_delay(late, hoodie, 4)
+    receipt_with_delay(late, hoodie, 4)
 
     # the third late receipt proves the delay: the tee's ETAs depend on it too
     with django_capture_on_commit_callbacks() as callbacks:
-        _receipt_with_delay(late, hoodie, 4)
+        receipt_with_delay(late, hoodie, 4)
     # the new purchase order, its receipt, then the hoodie and the tee
     third = PurchaseOrder.objects.latest("pk").number
     assert refreshes_asked(callbacks) == [
@@ -541,7 +477,7 @@ def test_a_receipt_that_proves_a_delay_refreshes_every_product_of_the_supplier(
 
     # a fourth receipt as late changes nothing more than its own product
     with django_capture_on_commit_callbacks() as callbacks:
-        _receipt_with_delay(late, hoodie, 4)
+        receipt_with_delay(late, hoodie, 4)
     fourth = PurchaseOrder.objects.latest("pk").number
     assert refreshes_asked(callbacks) == [
         ("po_created", fourth, [hoodie.pk]),
@@ -573,8 +509,10 @@ def test_draft_lines_save_refuses_a_placed_order(hoodie, default_warehouse):
     order = purchase(hoodie, 4, days=5)
     line = order.lines.get()
     line.expected_date = in_days(9)
+    before = purchasing_state()
 
     with pytest.raises(InvalidTransition):
         purchase_order_draft_lines_save(purchase_order_id=order.pk, lines=[line])
 
     assert order.lines.get().expected_date == in_days(5)
+    assert purchasing_state() == before

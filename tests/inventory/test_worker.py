@@ -7,8 +7,9 @@ from django.db.models import Sum
 from inventory.models import Allocation, Stock, StockMovement
 from inventory.stock import stock_receive
 from orders.models import OrderEvent, OrderLine
-from orders.services import LineRequest, order_line_cancel, order_place
+from orders.services import order_line_cancel
 from orders.tasks import refresh_product
+from tests.helpers import place
 from tests.worker import celery_worker, wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -18,10 +19,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def worker():
     with celery_worker() as name:
         yield name
-
-
-def _place(sku: str, quantity: int, who: str):
-    return order_place(email=f"{who}@example.com", name=who, lines=[LineRequest(sku, quantity)])
 
 
 def _line(order) -> OrderLine:
@@ -51,7 +48,7 @@ def _no_free_stock(product) -> bool:
 
 
 def test_a_receipt_fills_the_oldest_backorders_through_the_worker(worker, hoodie):
-    first, second, third = (_place("HOODIE-SE", 2, who) for who in ("ayu", "budi", "claire"))
+    first, second, third = (place(("HOODIE-SE", 2), who=who) for who in ("ayu", "budi", "claire"))
     assert OrderLine.objects.filter(product=hoodie).aggregate(b=Sum("backordered"))["b"] == 6
 
     stock_receive(product=hoodie, quantity=3, reference="DN-1")
@@ -73,8 +70,8 @@ def test_a_receipt_fills_the_oldest_backorders_through_the_worker(worker, hoodie
 
 def test_a_staff_cancellation_frees_stock_for_the_next_in_line(worker, hoodie):
     stock_receive(product=hoodie, quantity=2)
-    holder = _place("HOODIE-SE", 2, "holder")
-    waiting = _place("HOODIE-SE", 1, "waiting")
+    holder = place(("HOODIE-SE", 2), who="holder")
+    waiting = place(("HOODIE-SE", 1), who="waiting")
     assert (_line(holder).allocated, _line(waiting).backordered) == (2, 1)
 
     order_line_cancel(line_id=_line(holder).pk, quantity=1, reason="Changed size")
@@ -90,7 +87,7 @@ def test_a_staff_cancellation_frees_stock_for_the_next_in_line(worker, hoodie):
 
 
 def test_many_concurrent_reallocations_of_one_product_allocate_each_unit_once(worker, hoodie):
-    orders = [_place("HOODIE-SE", 1, f"buyer{n}") for n in range(20)]
+    orders = [place(("HOODIE-SE", 1), who=f"buyer{n}") for n in range(20)]
 
     stock_receive(product=hoodie, quantity=10)
     results = [refresh_product.delay(hoodie.pk) for _ in range(8)]

@@ -16,15 +16,10 @@ from notifications.delivery import (
     notifications_resend,
 )
 from notifications.models import Notification
-from orders.models import Order
-from orders.services import LineRequest, order_place
+from tests.helpers import free_port, place
 
 pytestmark = pytest.mark.django_db
 Status = Notification.Status
-
-
-def place(email: str = "ana@example.com") -> Order:
-    return order_place(email=email, name="Ana", lines=[LineRequest("HOODIE-SE", 1)])
 
 
 def ids() -> list[int]:
@@ -34,8 +29,8 @@ def ids() -> list[int]:
 def test_one_smtp_connection_serves_a_batch(smtp, hoodie):
     # given: three customers' confirmations
     for who in ("a", "b", "c"):
-        place(f"{who}@example.com")
-    place("d@example.com")
+        place(("HOODIE-SE", 1), who=who)
+    place(("HOODIE-SE", 1), who="d")
     first_three = ids()[:3]
 
     # when: one delivery for three, another for the last
@@ -50,7 +45,7 @@ def test_one_smtp_connection_serves_a_batch(smtp, hoodie):
 
 def test_a_temporary_refusal_is_retried_later_and_sent_once(smtp, hoodie):
     # given: the server answers the first attempt with 451
-    order = place()
+    order = place(("HOODIE-SE", 1), who="ana")
     smtp.refuse = 1
 
     # when
@@ -75,7 +70,7 @@ def test_a_temporary_refusal_is_retried_later_and_sent_once(smtp, hoodie):
 
 def test_a_permanent_refusal_fails_at_once_and_keeps_the_error(smtp, hoodie):
     # given
-    place()
+    place(("HOODIE-SE", 1), who="ana")
     smtp.reject = 1
 
     # when
@@ -92,7 +87,7 @@ def test_a_permanent_refusal_fails_at_once_and_keeps_the_error(smtp, hoodie):
 def test_attempts_are_bounded(smtp, hoodie, settings):
     # given
     settings.BACKORDER_EMAIL_MAX_ATTEMPTS = 3
-    place()
+    place(("HOODIE-SE", 1), who="ana")
     smtp.refuse = 10
 
     # when: each attempt once it is due
@@ -110,12 +105,10 @@ def test_attempts_are_bounded(smtp, hoodie, settings):
 
 def test_an_unreachable_server_is_a_retry_for_the_whole_batch(settings, hoodie):
     # given: nothing listens on the port
-    from tests.smtp import free_port
-
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", free_port()
-    place("a@example.com")
-    place("b@example.com")
+    place(("HOODIE-SE", 1), who="a")
+    place(("HOODIE-SE", 1), who="b")
 
     # when
     report = notifications_deliver(ids=ids())
@@ -129,7 +122,7 @@ def test_an_unreachable_server_is_a_retry_for_the_whole_batch(settings, hoodie):
 
 def test_staff_can_resend_a_failed_email(smtp, hoodie, django_capture_on_commit_callbacks):
     # given
-    place()
+    place(("HOODIE-SE", 1), who="ana")
     smtp.reject = 1
     notifications_deliver(ids=ids())
 
@@ -156,7 +149,7 @@ def test_the_backoff_grows_with_jitter(settings):
 
 def test_the_sweep_finds_pending_rows_only_once_their_task_had_its_chance(hoodie):
     # given
-    place()
+    place(("HOODIE-SE", 1), who="ana")
     row = Notification.objects.get()
     later = row.created_at + timedelta(seconds=61)
 
@@ -170,7 +163,7 @@ def test_the_sweep_finds_pending_rows_only_once_their_task_had_its_chance(hoodie
 @pytest.mark.django_db(transaction=True)
 def test_two_concurrent_deliveries_send_one_email(smtp, hoodie):
     # given: the server stalls the first sender mid-conversation
-    place()
+    place(("HOODIE-SE", 1), who="ana")
     smtp.hold_rcpt = threading.Event()
     smtp.hold_rcpt.set()
     reports = []
@@ -202,7 +195,7 @@ def test_two_concurrent_deliveries_send_one_email(smtp, hoodie):
 
 def test_a_message_that_cannot_be_rendered_fails_with_the_error(smtp, hoodie):
     # given: a row naming a kind no template knows
-    place()
+    place(("HOODIE-SE", 1), who="ana")
     Notification.objects.update(data={"lines": "not a list"}, kind="shipped")
 
     # when
@@ -213,42 +206,3 @@ def test_a_message_that_cannot_be_rendered_fails_with_the_error(smtp, hoodie):
     assert (report.failed, row.status) == (1, Status.FAILED)
     assert row.last_error.startswith("TypeError")
     assert smtp.messages == []
-
-
-def test_outbox_rows_are_written_with_the_model_defaults(hoodie):
-    # given / when
-    before = timezone.now()
-    order = place()
-    after = timezone.now()
-
-    # then
-    row = Notification.objects.get()
-    assert (row.kind, row.order_id, row.alert_id, row.to, row.locale) == (
-        "confirmation",
-        order.pk,
-        None,
-        "ana@example.com",
-        "en",
-    )
-    assert row.key == f"confirmation:{order.pk}"
-    assert row.data == {"lines": [{"id": order.lines.get().pk, "eta": row.data["lines"][0]["eta"]}]}
-    assert (row.status, row.attempts, row.last_error, row.message_id, row.sent_at) == (
-        Status.PENDING,
-        0,
-        "",
-        "",
-        None,
-    )
-    assert before <= row.created_at <= after
-    assert before <= row.next_attempt_at <= after  # due at once
-
-
-def test_the_same_fact_cannot_be_owed_twice(hoodie):
-    from django.db import IntegrityError, transaction
-
-    from notifications.outbox import confirmation_notice
-
-    order = place()
-    with pytest.raises(IntegrityError), transaction.atomic():
-        confirmation_notice(order=order, lines=list(order.lines.all()))
-    assert Notification.objects.count() == 1

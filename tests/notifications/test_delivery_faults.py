@@ -9,32 +9,26 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
-import kombu.pools
 import pytest
-import redis
-from django.conf import settings
 
 from config.celery import app
 from inventory.models import Product
 from notifications.models import Notification
 from notifications.tasks import deliver_notifications, sweep_notifications
 from orders.models import Order
-from orders.services import LineRequest, order_place
-from tests.smtp import Mailbox, free_port
-from tests.worker import celery_worker, wait_until
+from tests.helpers import place
+from tests.smtp import Mailbox
+from tests.worker import PrivateRedis, celery_worker, use_broker, wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 # How long to keep watching for an email that should never come (a duplicate).
 DUPLICATE_GRACE_SECONDS = 2
-REDIS_SERVER = "/usr/bin/redis-server"
 
 
 def _worker_env(mailbox: Mailbox, **extra: str) -> dict[str, str]:
@@ -43,10 +37,6 @@ def _worker_env(mailbox: Mailbox, **extra: str) -> dict[str, str]:
         "BACKORDER_EMAIL_SWEEP_AFTER_SECONDS": "0",
         **extra,
     }
-
-
-def _place(who: str) -> Order:
-    return order_place(email=f"{who}@example.com", name=who, lines=[LineRequest("HOODIE-SE", 1)])
 
 
 def _confirmation(order: Order) -> Notification:
@@ -80,7 +70,7 @@ def test_the_same_send_task_delivered_twice_and_concurrently_sends_one_email(
 ) -> None:
     # Given a placed order whose confirmation is pending (the worker starts after it and
     # purges the queue, so only the two deliveries below will run)
-    order = _place("ayu")
+    order = place(("HOODIE-SE", 1), who="ayu")
     row = _confirmation(order)
     assert (row.status, row.attempts) == (Notification.Status.PENDING, 0)
     with celery_worker(concurrency=2, env=_worker_env(smtp)) as node:
@@ -118,88 +108,11 @@ def test_the_same_send_task_delivered_twice_and_concurrently_sends_one_email(
 # The broker stopped while an order is placed ------------------------------------------------
 
 
-@dataclass
-class PrivateRedis:
-    """A redis-server of this test's own, which the test may stop and start on one port."""
-
-    port: int
-    process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [
-                REDIS_SERVER,
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        client = redis.Redis(port=self.port, socket_connect_timeout=0.5)
-        wait_until(lambda: self._answers(client), f"redis-server on port {self.port}")
-
-    def kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
-        self.process = None
-
-    @staticmethod
-    def _answers(client: redis.Redis) -> bool:
-        try:
-            return bool(client.ping())
-        except redis.ConnectionError:
-            return False
-
-
-def _use_broker(url: str) -> None:
-    """Point this process's Celery app (broker and results) at `url`, dropping pooled
-    connections to the previous one."""
-    kombu.pools.reset()
-    app.conf.update(broker_url=url, result_backend=url)
-    celery: Any = app  # the caches Celery keeps of its broker and result backend
-    celery._pool = None
-    celery.amqp._producer_pool = None
-    celery._backend_cache = None
-    celery._local.backend = None
-
-
-@pytest.fixture
-def private_broker() -> Iterator[PrivateRedis]:
-    """A private Redis as this process's broker and result backend, restored afterwards."""
-    server = PrivateRedis(port=free_port())
-    server.start()
-    broker, results = app.conf.broker_url, app.conf.result_backend
-    assert broker == results == settings.REDIS_URL
-    _use_broker(server.url)
-    try:
-        yield server
-    finally:
-        server.kill()
-        _use_broker(broker)
-        # The suite's Redis is this process's broker and result backend again
-        port = redis.connection.parse_url(broker)["port"]
-        with app.connection_for_write() as connection:
-            assert connection.port == port
-        backend: Any = app.backend
-        assert backend.client.connection_pool.connection_kwargs["port"] == port
-
-
 def _answers_ping(node: str) -> bool:
     try:
         return bool(app.control.ping(destination=[node], timeout=0.5))
     except Exception:  # a pooled connection to the killed server: start afresh
-        _use_broker(app.conf.broker_url)
+        use_broker(app.conf.broker_url)
         return False
 
 
@@ -211,7 +124,7 @@ def test_an_order_placed_while_the_broker_is_down_is_emailed_by_the_sweep_once_i
     with celery_worker(concurrency=2, env=env) as node:
         # When the broker stops and an order is placed
         private_broker.kill()
-        order = _place("budi")
+        order = place(("HOODIE-SE", 1), who="budi")
 
         # Then the order commits with its confirmation owed, and nothing is sent yet
         assert Order.objects.filter(pk=order.pk).exists()
@@ -221,7 +134,7 @@ def test_an_order_placed_while_the_broker_is_down_is_emailed_by_the_sweep_once_i
 
         # When the broker returns (empty: the delivery task was never queued) and the sweep runs
         private_broker.start()
-        _use_broker(private_broker.url)
+        use_broker(private_broker.url)
         wait_until(lambda: _answers_ping(node), "the worker to reconnect to the broker")
         swept = sweep_notifications.delay().get(timeout=60)
 
@@ -254,7 +167,7 @@ def test_a_worker_killed_mid_send_redelivers_the_email_once(smtp: Mailbox, worke
     assert len(children) == 2
 
     # When an order is placed and the worker's pool processes are killed mid-send
-    order = _place("claire")
+    order = place(("HOODIE-SE", 1), who="claire")
     row = _confirmation(order)
     assert smtp.holding.wait(60), "the delivery never reached RCPT TO"
     for pid in children:
@@ -283,7 +196,7 @@ def test_smtp_refusing_then_recovering_delivers_the_email_once(smtp: Mailbox, wo
     smtp.refuse = 2
 
     # When an order is placed
-    order = _place("dewi")
+    order = place(("HOODIE-SE", 1), who="dewi")
     row = _confirmation(order)
 
     # Then the worker retries with backoff and the email arrives once

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+import functools
+from datetime import timedelta
 
 import pytest
-from django.utils import timezone
 
 from inventory.exceptions import AlertNotNeeded
 from inventory.models import Product
@@ -24,7 +24,6 @@ from notifications.delivery import notifications_deliver
 from notifications.models import Notification, StockAlert
 from notifications.outbox import status_link_notice
 from orders.models import EtaChange, Order, OrderLine
-from orders.queue import product_refresh
 from orders.selectors import order_status_url
 from orders.services import (
     LineRequest,
@@ -33,20 +32,16 @@ from orders.services import (
     order_ship_complete_set,
     shipment_create,
 )
+from tests import helpers
 from tests.factories import ProductFactory, SupplierFactory
+from tests.helpers import iso_in_days, purchase, refresh, today
 from tests.smtp import Mailbox, Received
 
 pytestmark = pytest.mark.django_db
 Kind = Notification.Kind
 Cause = EtaChange.Cause
-
-
-def today() -> date:
-    return timezone.localdate()
-
-
-def in_days(days: int) -> str:
-    return (today() + timedelta(days=days)).isoformat()
+# Every order of these tests is Ana Wijaya's: the emails greet her by name.
+place = functools.partial(helpers.place, who="ana", name="Ana Wijaya")
 
 
 def deliver(mailbox: Mailbox) -> list[Received]:
@@ -55,28 +50,6 @@ def deliver(mailbox: Mailbox) -> list[Received]:
     pending = Notification.objects.filter(status=Notification.Status.PENDING)
     notifications_deliver(ids=list(pending.values_list("pk", flat=True)))
     return mailbox.messages[before:]
-
-
-def place(*lines: tuple[Product, int], locale: str = "en", **kwargs) -> Order:
-    return order_place(
-        email="ana@example.com",
-        name="Ana Wijaya",
-        locale=locale,
-        lines=[LineRequest(product.sku, quantity) for product, quantity in lines],
-        **kwargs,
-    )
-
-
-def purchase(product: Product, quantity: int, days: int):
-    return purchase_order_create(
-        supplier=SupplierFactory(),
-        lines=[PurchaseLineRequest(product.sku, quantity, today() + timedelta(days=days))],
-    )
-
-
-def refresh(product: Product, cause: str = Cause.STOCK_CHANGED, day: date | None = None) -> None:
-    """What the worker does after commit."""
-    product_refresh(product_id=product.pk, cause=cause, today=day)
 
 
 # Order confirmation ---------------------------------------------------------------------------
@@ -103,16 +76,16 @@ def test_confirmation_tells_each_line_its_status_and_eta(smtp, hoodie):
     assert (
         "- Logo Cap (CAP) x 1\n"
         "  Status: In stock, ready to ship\n"
-        f"  Estimated ship date: {in_days(0)}\n"
+        f"  Estimated ship date: {iso_in_days(0)}\n"
     ) in text
     assert (
         "- Special Edition Hoodie (HOODIE-SE) x 2\n"
         "  Status: Backordered\n"
-        f"  Estimated ship date: {in_days(14)}\n"
+        f"  Estimated ship date: {iso_in_days(14)}\n"
     ) in text
     assert order_status_url(order) in text
     html = email.html
-    assert f'<time datetime="{in_days(14)}">' in html
+    assert f'<time datetime="{iso_in_days(14)}">' in html
     assert f'href="{order_status_url(order)}"' in html
     assert '<html lang="en">' in html
     row = Notification.objects.get(order=order)
@@ -143,8 +116,8 @@ def test_confirmation_in_indonesian(smtp, hoodie):
     assert email.text.startswith("Halo Ana Wijaya,\n\n== Terima kasih atas pesanan Anda ==")
     assert (
         "- Special Edition Hoodie (HOODIE-SE) x 3\n"
-        f"  Status: 1 tersedia, dikirim {in_days(0)}; 2 backorder\n"
-        f"  Estimasi tanggal kirim: {in_days(14)}\n"
+        f"  Status: 1 tersedia, dikirim {iso_in_days(0)}; 2 backorder\n"
+        f"  Estimasi tanggal kirim: {iso_in_days(14)}\n"
     ) in email.text
     assert "Pesanan Anda, lengkap dengan semua tanggal, kapan saja:" in email.text
     assert order_status_url(order) in email.text
@@ -167,7 +140,7 @@ def test_a_preorder_confirmation_says_pre_ordered_and_release_day(smtp, default_
 
     # then
     assert order.lines.get().status == OrderLine.Status.PREORDERED
-    assert f"  Status: Pre-ordered\n  Estimated ship date: {in_days(30)}\n" in email.text
+    assert f"  Status: Pre-ordered\n  Estimated ship date: {iso_in_days(30)}\n" in email.text
 
 
 def test_a_partly_filled_line_says_when_its_stock_ships_unless_the_order_ships_complete(
@@ -188,7 +161,7 @@ def test_a_partly_filled_line_says_when_its_stock_ships_unless_the_order_ships_c
 
     # then
     assert ships_now.lines.get().allocated == 2
-    assert f"  Status: 1 in stock, ships {in_days(0)}; 1 backordered\n" in first.text
+    assert f"  Status: 1 in stock, ships {iso_in_days(0)}; 1 backordered\n" in first.text
     assert together.lines.get().allocated == 1
     assert "  Status: 1 in stock, 1 backordered\n" in second.text
 
@@ -218,7 +191,7 @@ def test_a_later_delivery_sends_a_delay_notice_with_a_cancel_link(smtp, hoodie):
     assert (
         "- Special Edition Hoodie (HOODIE-SE) x 2\n"
         "  Status: Backordered\n"
-        f"  Estimated ship date: {in_days(6)} (we said {in_days(5)})\n"
+        f"  Estimated ship date: {iso_in_days(6)} (we said {iso_in_days(5)})\n"
         "  Rather not wait? Cancel the 2 backordered units:\n"
         f"  {link}\n"
     ) in email.text
@@ -244,7 +217,9 @@ def test_a_delay_notice_says_plainly_when_no_date_is_known(smtp, default_warehou
     # then
     assert order.lines.get().eta is None
     assert email.subject == f"Pesanan {order.number}: tanggal kirim baru"
-    assert f"  Estimasi tanggal kirim: belum diketahui (sebelumnya {in_days(7)})\n" in email.text
+    assert (
+        f"  Estimasi tanggal kirim: belum diketahui (sebelumnya {iso_in_days(7)})\n" in email.text
+    )
     assert "Tidak ingin menunggu? Batalkan 1 unit backorder:" in email.text
 
 
@@ -267,7 +242,7 @@ def test_good_news_needs_the_eta_to_move_two_days_earlier_than_told(smtp, hoodie
     assert after_one_day == []
     [email] = after_two_days
     assert email.subject == f"Good news: order {order.number} ships sooner"
-    assert f"  Estimated ship date: {in_days(8)} (we said {in_days(10)})\n" in email.text
+    assert f"  Estimated ship date: {iso_in_days(8)} (we said {iso_in_days(10)})\n" in email.text
     assert order.lines.get().notified_eta == today() + timedelta(days=8)
 
 
@@ -313,12 +288,12 @@ def test_a_new_day_past_all_supply_is_a_delay_too(smtp, hoodie):
     deliver(smtp)
 
     # when: tomorrow comes with still nothing ordered from the supplier
-    refresh(hoodie, Cause.DAY_ROLLOVER, day=today() + timedelta(days=1))
+    refresh(hoodie, Cause.DAY_ROLLOVER, today=today() + timedelta(days=1))
     [email] = deliver(smtp)
 
     # then
     assert email.subject == f"Order {order.number}: new ship date"
-    assert f"  Estimated ship date: {in_days(15)} (we said {in_days(14)})\n" in email.text
+    assert f"  Estimated ship date: {iso_in_days(15)} (we said {iso_in_days(14)})\n" in email.text
 
 
 def test_one_email_per_order_when_a_refresh_moves_several_of_its_lines(smtp, default_warehouse):
@@ -373,7 +348,7 @@ def test_a_filled_backorder_is_ready_to_ship(smtp, hoodie):
     assert (
         "- Special Edition Hoodie (HOODIE-SE) x 2\n"
         "  Status: Tersedia, siap dikirim\n"
-        f"  Estimasi tanggal kirim: {in_days(0)}\n"
+        f"  Estimasi tanggal kirim: {iso_in_days(0)}\n"
     ) in email.text
 
 
@@ -408,7 +383,7 @@ def test_a_shipment_is_told_with_its_tracking_number(smtp, hoodie):
     assert (
         "- Special Edition Hoodie (HOODIE-SE) x 2\n"
         "  Status: Shipped\n"
-        f"  Shipped on: {in_days(0)}\n"
+        f"  Shipped on: {iso_in_days(0)}\n"
         "  Tracking number: JNE-12345\n"
     ) in email.text
 
@@ -429,7 +404,7 @@ def test_staff_cancellation_gives_the_reason(smtp, hoodie):
         "- Special Edition Hoodie (HOODIE-SE) x 1\n"
         "  Masih dipesan: 2\n"
         "  Status: Backorder\n"
-        f"  Estimasi tanggal kirim: {in_days(14)}\n"
+        f"  Estimasi tanggal kirim: {iso_in_days(14)}\n"
         "  Alasan: Supplier discontinued\n"
     ) in email.text
 
@@ -523,7 +498,7 @@ def _confirmation(product: Product) -> None:
 
 
 def _delay(product: Product) -> None:
-    refresh(product, Cause.DAY_ROLLOVER, day=today() + timedelta(days=1))
+    refresh(product, Cause.DAY_ROLLOVER, today=today() + timedelta(days=1))
 
 
 def _earlier(product: Product) -> None:
@@ -642,8 +617,8 @@ def test_every_kind_of_email_in_both_languages(smtp, hoodie, kind, locale):
     assert phrase[0 if english else 1] in email.text
     assert "- Special Edition Hoodie (HOODIE-SE) x 1\n" in email.text
     if days is not None:
-        assert f": {in_days(days)}" in email.text
-        assert f'<time datetime="{in_days(days)}">' in email.html
+        assert f": {iso_in_days(days)}" in email.text
+        assert f'<time datetime="{iso_in_days(days)}">' in email.html
     assert order_status_url(order) in email.text
     assert f'href="{order_status_url(order)}"' in email.html
     assert f'<html lang="{locale}">' in email.html

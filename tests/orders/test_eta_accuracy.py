@@ -1,22 +1,16 @@
 """ETA accuracy: were the first promises kept?"""
 
-from datetime import timedelta
-
 import pytest
 from django.urls import reverse
-from django.utils import timezone
 
 from inventory.stock import stock_receive
 from orders.models import EtaChange, OrderLine
 from orders.selectors import eta_accuracy
 from orders.services import LineRequest, order_place, shipment_create
 from tests.factories import ProductFactory, StaffFactory
+from tests.helpers import in_days
 
 pytestmark = pytest.mark.django_db
-
-
-def in_days(days: int):
-    return timezone.localdate() + timedelta(days=days)
 
 
 def shipped_line(product, *, promised_days: int, moves: int = 0) -> OrderLine:

@@ -5,26 +5,24 @@ from __future__ import annotations
 import logging
 import math
 import re
-import socket
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
-import kombu.pools
 import pytest
 import redis
 from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache
 from django.test import Client
 
-from config.celery import app
 from notifications.models import Notification
 from orders.models import Order
 from orders.selectors import order_status_url
 from orders.services import LineRequest, order_place
 from orders.tasks import send_status_link
+from tests.helpers import free_port
 from tests.smtp import Mailbox
-from tests.worker import celery_worker, purge_queue
+from tests.worker import celery_worker, queued, use_broker
 
 URL = "/orders/lookup/"
 TASK = "orders.tasks.send_status_link"
@@ -33,6 +31,8 @@ SENT = (
     "to that address. It may take a minute."
 )
 CSRF_TOKEN = re.compile(rb'name="csrfmiddlewaretoken" value="[^"]+"')
+# With no worker, what a test sends stays in the queue for `queued()` to read.
+pytestmark = pytest.mark.usefixtures("empty_queue")
 
 
 @pytest.fixture(autouse=True)
@@ -50,29 +50,6 @@ def own_counters(settings) -> Iterator[str]:
         server.delete(key)
 
 
-@pytest.fixture(autouse=True)
-def empty_queue() -> Iterator[None]:
-    """This run's Celery queue, empty before and after: with no worker, what a test sends
-    stays there for `queued()` to read."""
-    purge_queue()
-    yield
-    purge_queue()
-
-
-def queued() -> list[tuple[str, list[Any]]]:
-    """Take every task waiting in this run's queue off it: (task name, args), oldest first."""
-    from django.conf import settings
-
-    tasks = []
-    with app.connection_for_write() as connection:
-        channel = connection.default_channel
-        queue = settings.CELERY_TASK_DEFAULT_QUEUE
-        while (message := channel.basic_get(queue, no_ack=True)) is not None:
-            args, _kwargs, _embed = message.decode()
-            tasks.append((message.headers["task"], args))
-    return tasks
-
-
 def without_csrf_token(body: bytes) -> bytes:
     return CSRF_TOKEN.sub(b'name="csrfmiddlewaretoken" value=""', body)
 
@@ -84,12 +61,6 @@ def lookup(client: Client, number: str, email: str, **extra: Any):
 @pytest.fixture
 def order(hoodie) -> Order:
     return order_place(email="ana@example.com", name="Ana", lines=[LineRequest(hoodie.sku, 1)])
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 # The page --------------------------------------------------------------------------------------
@@ -350,25 +321,14 @@ def test_the_counters_live_in_redis_under_hashed_keys_for_the_hour(client, setti
 # Faults ------------------------------------------------------------------------------------------
 
 
-def _use_broker(url: str) -> None:
-    """Point this process's Celery app at `url`, dropping pooled connections to the last one."""
-    kombu.pools.reset()
-    app.conf.update(broker_url=url, result_backend=url)
-    celery: Any = app  # the caches Celery keeps of its broker and result backend
-    celery._pool = None
-    celery.amqp._producer_pool = None
-    celery._backend_cache = None
-    celery._local.backend = None
-
-
 @pytest.fixture
 def broker_down(settings) -> Iterator[None]:
     """The broker is unreachable: nothing listens where this process sends tasks."""
-    _use_broker(f"redis://127.0.0.1:{free_port()}/0")
+    use_broker(f"redis://127.0.0.1:{free_port()}/0")
     try:
         yield
     finally:
-        _use_broker(settings.REDIS_URL)
+        use_broker(settings.REDIS_URL)
 
 
 def test_with_the_broker_down_the_answer_is_the_same_and_the_failure_logged(

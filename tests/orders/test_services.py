@@ -1,46 +1,23 @@
+"""`order_place`: allocation from stock, backorders, pre-orders, the promised ETA, policy
+refusals and input checks."""
+
 import re
 from datetime import date
 
 import pytest
 
 from inventory.checks import MAX_QUANTITY
-from inventory.exceptions import NotCancellable, NotShippable, OrderRefused, ValidationFailed
+from inventory.exceptions import OrderRefused, ValidationFailed
 from inventory.models import Allocation, Product, Stock, StockMovement
-from inventory.selectors import stock_drift
+from inventory.selectors import availability_quote, stock_drift
 from inventory.stock import stock_receive
-from orders.models import (
-    Order,
-    OrderEvent,
-    RefusedDemand,
-    Shipment,
-)
-from orders.queue import product_reallocate
-from orders.services import LineRequest, order_line_cancel, order_place, shipment_create
+from orders.models import EtaChange, RefusedDemand
+from orders.services import LineRequest, order_place
 from tests.factories import ProductFactory, StaffFactory, WarehouseFactory
+from tests.helpers import events, in_days, place, place_line, purchase, stock_of, today
 from tests.state import snapshot
 
-
-def place(*lines: tuple[Product, int], **kwargs) -> Order:
-    kwargs.setdefault("email", "ayu@example.com")
-    kwargs.setdefault("name", "Ayu Lestari")
-    return order_place(
-        lines=[LineRequest(product.sku, quantity) for product, quantity in lines], **kwargs
-    )
-
-
-def stock_of(product: Product, warehouse) -> Stock:
-    return Stock.objects.get(product=product, warehouse=warehouse)
-
-
-def events(order: Order) -> list[tuple]:
-    return list(
-        order.events.order_by("pk").values_list(
-            "kind", "line_id", "quantity", "status_before", "status_after"
-        )
-    )
-
-
-# --- order_place ----------------------------------------------------------------------------
+Cause = EtaChange.Cause
 
 
 def test_order_place_fully_in_stock(hoodie, default_warehouse):
@@ -49,7 +26,7 @@ def test_order_place_fully_in_stock(hoodie, default_warehouse):
     stock = stock_of(hoodie, default_warehouse)
 
     # when
-    order = place((hoodie, 3))
+    order = place((hoodie, 3), name="Ayu Lestari")
 
     # then
     line = order.lines.get()
@@ -441,436 +418,75 @@ def test_order_number_and_token_format(hoodie, default_warehouse):
     assert len({order.token for order in orders}) == 5
 
 
-# --- order_line_cancel ----------------------------------------------------------------------
-
-
-def test_customer_cancels_backordered_units(hoodie, default_warehouse):
-    # given
+def test_the_case_study_hoodie_sold_out_ships_in_fourteen_days(hoodie):
     stock_receive(product=hoodie, quantity=2)
-    order = place((hoodie, 5))
-    line = order.lines.get()
+    first = place_line(hoodie, 2, "first")
 
-    # when
-    cancelled = order_line_cancel(line_id=line.pk, quantity=2, by_customer=True)
+    late = place_line(hoodie, 1, "late")
 
-    # then
-    line.refresh_from_db()
-    assert cancelled.pk == line.pk
-    assert (line.status, line.allocated, line.backordered, line.cancelled) == (
+    assert (first.status, first.eta, first.first_promised_eta) == ("allocated", today(), today())
+    assert (late.status, late.eta, late.first_promised_eta) == (
         "backordered",
-        2,
-        1,
-        2,
+        in_days(14),
+        in_days(14),
     )
-    assert stock_of(hoodie, default_warehouse).allocated == 2
-    assert Allocation.objects.get(order_line=line).quantity == 2
-    assert not StockMovement.objects.filter(kind=StockMovement.Kind.DEALLOCATION).exists()
-    event = order.events.get(kind=OrderEvent.Kind.CANCELLED)
-    assert (event.line_id, event.quantity, event.status_before, event.status_after) == (
-        line.pk,
-        2,
-        "backordered",
-        "backordered",
-    )
-    assert event.message == "Cancelled by customer"
-    assert stock_drift() == []
-
-
-def test_customer_cancels_all_backordered_units_by_default(hoodie, default_warehouse):
-    # given
-    stock_receive(product=hoodie, quantity=2)
-    line = place((hoodie, 5)).lines.get()
-
-    # when
-    order_line_cancel(line_id=line.pk, by_customer=True)
-
-    # then
-    line.refresh_from_db()
-    assert (line.status, line.allocated, line.backordered, line.cancelled) == (
-        "allocated",
-        2,
-        0,
-        3,
-    )
-    assert stock_drift() == []
-
-
-def test_customer_cannot_cancel_allocated_units(hoodie, default_warehouse):
-    # given
-    stock_receive(product=hoodie, quantity=2)
-    line = place((hoodie, 5)).lines.get()
-    before = snapshot()
-
-    # when
-    with pytest.raises(NotCancellable) as refused:
-        order_line_cancel(line_id=line.pk, quantity=4, by_customer=True)
-
-    # then
-    assert refused.value.fields == {"quantity": "at most 3"}
-    assert snapshot() == before
-
-
-def test_customer_cannot_cancel_a_fully_allocated_line(hoodie, default_warehouse):
-    # given
-    stock_receive(product=hoodie, quantity=5)
-    line = place((hoodie, 5)).lines.get()
-    before = snapshot()
-
-    # when
-    with pytest.raises(NotCancellable) as refused:
-        order_line_cancel(line_id=line.pk, by_customer=True)
-
-    # then
-    assert refused.value.fields == {"quantity": "at most 0"}
-    assert snapshot() == before
-
-
-def test_staff_cancel_frees_allocated_units(hoodie, default_warehouse):
-    # given
-    staff = StaffFactory()
-    stock_receive(product=hoodie, quantity=2)
-    order = place((hoodie, 5))
-    line = order.lines.get()
-    stock = stock_of(hoodie, default_warehouse)
-
-    # when
-    order_line_cancel(line_id=line.pk, quantity=4, actor=staff, reason="Customer called")
-
-    # then backordered units go first, then one allocated unit
-    line.refresh_from_db()
-    assert (line.status, line.allocated, line.backordered, line.cancelled) == (
-        "allocated",
-        1,
-        0,
-        4,
-    )
-    stock.refresh_from_db()
-    assert (stock.on_hand, stock.allocated) == (2, 1)
-    movement = StockMovement.objects.get(kind=StockMovement.Kind.DEALLOCATION)
-    assert (movement.stock, movement.quantity, movement.order_line, movement.actor) == (
-        stock,
-        -1,
-        line,
-        staff,
-    )
-    assert list(Allocation.objects.values_list("order_line_id", "stock_id", "quantity")) == [
-        (line.pk, stock.pk, 1)
+    assert list(EtaChange.objects.filter(line=late).values_list("previous", "eta", "cause")) == [
+        (None, in_days(14), Cause.PLACED)
     ]
-    event = order.events.get(kind=OrderEvent.Kind.CANCELLED)
-    assert (event.quantity, event.message, event.actor) == (4, "Customer called", staff)
-    assert stock_drift() == []
-
-    # when the last unit is cancelled too
-    order_line_cancel(line_id=line.pk, actor=staff)
-
-    # then the allocation row vanishes and the line is cancelled
-    line.refresh_from_db()
-    assert (line.status, line.allocated, line.backordered, line.cancelled) == (
-        "cancelled",
-        0,
-        0,
-        5,
-    )
-    stock.refresh_from_db()
-    assert (stock.on_hand, stock.allocated) == (2, 0)
-    assert not Allocation.objects.exists()
-    assert list(
-        StockMovement.objects.filter(kind=StockMovement.Kind.DEALLOCATION)
-        .order_by("pk")
-        .values_list("quantity", flat=True)
-    ) == [-1, -1]
-    assert stock_drift() == []
-
-
-def test_staff_cancel_releases_lowest_priority_warehouse_first(hoodie, default_warehouse):
-    # given
-    north = WarehouseFactory(code="north", priority=200)
-    stock_receive(product=hoodie, quantity=2)
-    stock_receive(product=hoodie, quantity=2, warehouse=north)
-    line = place((hoodie, 4)).lines.get()
-
-    # when
-    order_line_cancel(line_id=line.pk, quantity=3)
-
-    # then
-    assert stock_of(hoodie, default_warehouse).allocated == 0
-    assert stock_of(hoodie, north).allocated == 1
-    assert list(Allocation.objects.values_list("stock__warehouse__code", "quantity")) == [
-        ("north", 1)
-    ]
-    assert stock_drift() == []
-
-
-def test_cancelling_a_cancelled_line_is_refused(hoodie, default_warehouse):
-    # given
-    stock_receive(product=hoodie, quantity=1)
-    line = place((hoodie, 3)).lines.get()
-    order_line_cancel(line_id=line.pk)
-    line.refresh_from_db()
-    assert line.status == "cancelled"
-    before = snapshot()
-
-    # when
-    with pytest.raises(NotCancellable):
-        order_line_cancel(line_id=line.pk)
-
-    # then
-    assert snapshot() == before
-    with pytest.raises(NotCancellable):
-        order_line_cancel(line_id=line.pk, quantity=1, by_customer=True)
-    assert snapshot() == before
-
-
-def test_cancelling_more_than_outstanding_is_refused(hoodie, default_warehouse):
-    # given
-    stock_receive(product=hoodie, quantity=1)
-    line = place((hoodie, 3)).lines.get()
-    before = snapshot()
-
-    # when
-    with pytest.raises(NotCancellable) as refused:
-        order_line_cancel(line_id=line.pk, quantity=4)
-
-    # then
-    assert refused.value.fields == {"quantity": "at most 3"}
-    assert snapshot() == before
-
-
-@pytest.mark.parametrize("quantity", [0, -1, True, 1.5])
-def test_cancel_bad_quantity_is_refused(hoodie, default_warehouse, quantity):
-    # given
-    line = place((hoodie, 3)).lines.get()
-    before = snapshot()
-
-    # when
-    with pytest.raises(ValidationFailed):
-        order_line_cancel(line_id=line.pk, quantity=quantity)
-
-    # then
-    assert snapshot() == before
-
-
-def test_cancel_unknown_line_is_refused(db):
-    with pytest.raises(ValidationFailed) as refused:
-        order_line_cancel(line_id=987654321)
-    assert refused.value.fields == {"line_id": "unknown"}
-
-
-# --- shipment_create ------------------------------------------------------------------------
-
-
-def test_shipment_ships_allocated_units(hoodie, default_warehouse):
-    # given
-    staff = StaffFactory()
-    stock_receive(product=hoodie, quantity=5)
-    order = place((hoodie, 3))
-    line = order.lines.get()
-    stock = stock_of(hoodie, default_warehouse)
-
-    # when
-    shipment = shipment_create(order=order, lines=[(line.pk, 3)], tracking=" JNE-123 ", actor=staff)
-
-    # then
-    stock.refresh_from_db()
-    assert (stock.on_hand, stock.allocated) == (2, 0)
-    line.refresh_from_db()
-    assert (line.status, line.allocated, line.shipped, line.backordered) == (
-        "shipped",
-        0,
-        3,
-        0,
-    )
-    assert (shipment.order, shipment.tracking, shipment.actor) == (order, "JNE-123", staff)
-    assert list(shipment.lines.values_list("order_line_id", "stock_id", "quantity")) == [
-        (line.pk, stock.pk, 3)
-    ]
-    movement = StockMovement.objects.get(kind=StockMovement.Kind.SHIPMENT)
-    assert (movement.stock, movement.quantity, movement.order_line) == (stock, -3, line)
-    assert not Allocation.objects.exists()
-    assert events(order)[-1] == ("shipped", line.pk, 3, "allocated", "shipped")
-    assert stock_drift() == []
-
-
-def test_partial_shipment_leaves_line_allocated(hoodie, default_warehouse):
-    # given
-    stock_receive(product=hoodie, quantity=5)
-    order = place((hoodie, 3))
-    line = order.lines.get()
-    stock = stock_of(hoodie, default_warehouse)
-
-    # when
-    shipment_create(order=order, lines=[(line.pk, 1)])
-
-    # then
-    line.refresh_from_db()
-    assert (line.status, line.allocated, line.shipped) == ("allocated", 2, 1)
-    stock.refresh_from_db()
-    assert (stock.on_hand, stock.allocated) == (4, 2)
-    assert Allocation.objects.get(order_line=line).quantity == 2
-    assert stock_drift() == []
-
-    # when the rest ships
-    shipment_create(order=order, lines=[(line.pk, 2)])
-
-    # then
-    line.refresh_from_db()
-    assert (line.status, line.allocated, line.shipped) == ("shipped", 0, 3)
-    assert Shipment.objects.filter(order=order).count() == 2
-    assert stock_drift() == []
-
-
-def test_shipment_of_allocated_part_of_backordered_line(hoodie, default_warehouse):
-    # given
-    stock_receive(product=hoodie, quantity=2)
-    order = place((hoodie, 5))
-    line = order.lines.get()
-
-    # when
-    shipment_create(order=order, lines=[(line.pk, 2)])
-
-    # then
-    line.refresh_from_db()
-    assert (line.status, line.allocated, line.backordered, line.shipped) == (
-        "backordered",
-        0,
-        3,
-        2,
-    )
-    stock = stock_of(hoodie, default_warehouse)
-    assert (stock.on_hand, stock.allocated) == (0, 0)
-    assert stock_drift() == []
-
-
-def test_shipment_across_warehouses(hoodie, default_warehouse):
-    # given
-    north = WarehouseFactory(code="north", priority=200)
-    stock_receive(product=hoodie, quantity=2)
-    stock_receive(product=hoodie, quantity=2, warehouse=north)
-    order = place((hoodie, 4))
-    line = order.lines.get()
-
-    # when
-    shipment = shipment_create(order=order, lines=[(line.pk, 4)])
-
-    # then
-    assert sorted(shipment.lines.values_list("stock__warehouse__code", "quantity")) == [
-        ("main", 2),
-        ("north", 2),
-    ]
-    assert stock_of(hoodie, north).on_hand == 0
-    assert stock_of(hoodie, default_warehouse).on_hand == 0
-    assert stock_drift() == []
-
-
-def test_shipping_more_than_allocated_is_refused(hoodie, default_warehouse):
-    # given
-    stock_receive(product=hoodie, quantity=2)
-    order = place((hoodie, 5))
-    line = order.lines.get()
-    before = snapshot()
-
-    # when
-    with pytest.raises(NotShippable) as refused:
-        shipment_create(order=order, lines=[(line.pk, 3)])
-
-    # then
-    assert refused.value.fields == {"lines": {str(line.pk): "at most 2"}}
-    assert snapshot() == before
-    assert stock_drift() == []
-
-
-def test_shipping_more_than_allocated_on_second_line_rolls_back_first(hoodie, default_warehouse):
-    # given
-    cap = ProductFactory()
-    stock_receive(product=hoodie, quantity=5)
-    stock_receive(product=cap, quantity=1)
-    order = place((hoodie, 2), (cap, 2))
-    hoodie_line, cap_line = order.lines.order_by("pk")
-    before = snapshot()
-
-    # when
-    with pytest.raises(NotShippable):
-        shipment_create(order=order, lines=[(hoodie_line.pk, 2), (cap_line.pk, 2)])
-
-    # then
-    assert snapshot() == before
-    assert stock_drift() == []
-
-
-def test_ship_complete_order_with_backorders_is_not_shipped(hoodie, default_warehouse):
-    # given
-    cap = ProductFactory()
-    stock_receive(product=hoodie, quantity=5)
-    order = place((hoodie, 2), (cap, 1), ship_complete=True)
-    hoodie_line = order.lines.get(product=hoodie)
-    before = snapshot()
-
-    # when
-    with pytest.raises(NotShippable):
-        shipment_create(order=order, lines=[(hoodie_line.pk, 2)])
-
-    # then
-    assert snapshot() == before
-    assert stock_drift() == []
-
-
-def test_ship_complete_order_ships_once_backorders_are_filled(hoodie, default_warehouse):
-    # given
-    cap = ProductFactory()
-    stock_receive(product=hoodie, quantity=5)
-    order = place((hoodie, 2), (cap, 1), ship_complete=True)
-    stock_receive(product=cap, quantity=1)
-    assert product_reallocate(product_id=cap.pk) == 1
-    hoodie_line = order.lines.get(product=hoodie)
-    cap_line = order.lines.get(product=cap)
-
-    # when
-    shipment_create(order=order, lines=[(hoodie_line.pk, 2), (cap_line.pk, 1)])
-
-    # then
-    assert list(order.lines.order_by("pk").values_list("status", "shipped")) == [
-        ("shipped", 2),
-        ("shipped", 1),
-    ]
-    assert stock_drift() == []
 
 
 @pytest.mark.parametrize(
-    ("lines", "fields"),
+    ("stock", "incoming", "quantity", "status", "from_stock", "backordered", "eta_days"),
     [
-        ([], {"lines": "required"}),
-        ([(None, 0)], {"lines[0].quantity": "must be positive"}),
-        ([(None, True)], {"lines[0].quantity": "not an integer"}),
+        (5, [], 3, "in_stock", 3, 0, 0),
+        (5, [], 8, "partial", 5, 3, 14),
+        (0, [(4, 6)], 3, "backorder", 0, 3, 6),
+        (0, [(4, 6)], 5, "backorder", 0, 5, 14),
+        (1, [(4, 6), (10, 20)], 9, "partial", 1, 8, 20),
+        (0, [(4, 30)], 5, "backorder", 0, 5, 30),
     ],
 )
-def test_shipment_invalid_input_is_refused(hoodie, default_warehouse, lines, fields):
-    # given
-    stock_receive(product=hoodie, quantity=5)
-    order = place((hoodie, 2))
-    line = order.lines.get()
-    lines = [(line.pk if line_id is None else line_id, q) for line_id, q in lines]
-    before = snapshot()
+def test_placement_stores_exactly_the_eta_the_quote_gave(
+    hoodie, stock, incoming, quantity, status, from_stock, backordered, eta_days
+):
+    # given a queue ahead of the new order and some supply
+    if stock:
+        stock_receive(product=hoodie, quantity=stock)
+    for units, days in incoming:
+        purchase(hoodie, units, days)
 
     # when
-    with pytest.raises(ValidationFailed) as refused:
-        shipment_create(order=order, lines=lines)
+    quote = availability_quote(product=hoodie, quantity=quantity)
+    line = place_line(hoodie, quantity)
 
     # then
-    assert refused.value.fields == fields
-    assert snapshot() == before
+    assert (quote.status, quote.from_stock, quote.backordered) == (
+        status,
+        from_stock,
+        backordered,
+    )
+    assert quote.eta == in_days(eta_days)
+    assert (line.allocated, line.backordered, line.eta) == (from_stock, backordered, quote.eta)
 
 
-def test_shipment_of_another_orders_line_is_refused(hoodie, default_warehouse):
-    # given
-    stock_receive(product=hoodie, quantity=5)
-    order = place((hoodie, 2))
-    other_line = place((hoodie, 2)).lines.get()
-    before = snapshot()
+def test_two_lines_of_one_product_in_one_order_queue_one_behind_the_other(hoodie):
+    purchase(hoodie, 3, 6)
 
-    # when
-    with pytest.raises(ValidationFailed) as refused:
-        shipment_create(order=order, lines=[(other_line.pk, 1)])
+    order = order_place(
+        email="a@example.com",
+        name="A",
+        lines=[LineRequest("HOODIE-SE", 3), LineRequest("HOODIE-SE", 1)],
+    )
 
-    # then
-    assert refused.value.fields == {"lines": f"unknown [{other_line.pk}]"}
-    assert snapshot() == before
+    assert list(order.lines.order_by("pk").values_list("eta", flat=True)) == [
+        in_days(6),
+        in_days(14),
+    ]
+
+
+def test_handling_time_is_added_at_placement(hoodie, settings):
+    settings.BACKORDER_HANDLING_DAYS = 2
+    stock_receive(product=hoodie, quantity=1)
+
+    assert place_line(hoodie, 1).eta == in_days(2)
+    assert place_line(hoodie, 1).eta == in_days(16)
