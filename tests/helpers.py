@@ -117,3 +117,22 @@ def refresh(
 ) -> tuple[int, int]:
     """What a worker runs after a supply change commits: (units allocated, ETAs moved)."""
     return product_refresh(product_id=product.pk, cause=cause, **kwargs)
+
+
+def admin_product_form(product, **changes) -> dict:
+    """The product page's POST: its fields as they are, with `changes`, and empty inlines."""
+    data = {
+        "sku": product.sku,
+        "name": product.name,
+        "price": str(product.price),
+        "backorder_policy": product.backorder_policy,
+        "lead_time_days": product.lead_time_days or "",
+        "backorder_limit": product.backorder_limit or "",
+        "max_per_order": product.max_per_order or "",
+        "release_date": product.release_date or "",
+        "stocks-TOTAL_FORMS": 0,
+        "stocks-INITIAL_FORMS": 0,
+        "supplier_terms-TOTAL_FORMS": 0,
+        "supplier_terms-INITIAL_FORMS": 0,
+    }
+    return {**data, **changes}

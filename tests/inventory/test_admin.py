@@ -18,6 +18,7 @@ from inventory.stock import stock_receive
 from orders.models import EtaChange, Order, RefusedDemand, Shipment, ShipmentLine
 from orders.services import LineRequest, order_place, shipment_create
 from tests.factories import ProductFactory, StaffFactory
+from tests.helpers import admin_product_form
 from tests.state import snapshot
 
 CHANGE_STOCK = "admin:inventory_stock_change_stock"
@@ -251,25 +252,6 @@ def test_a_second_default_warehouse_is_a_form_error_not_a_crash(client, default_
 # --- products are saved by the catalogue service ------------------------------------------
 
 
-def product_form(product, **changes) -> dict:
-    """The product page's POST: its fields as they are, with `changes`, and empty inlines."""
-    data = {
-        "sku": product.sku,
-        "name": product.name,
-        "price": str(product.price),
-        "backorder_policy": product.backorder_policy,
-        "lead_time_days": product.lead_time_days or "",
-        "backorder_limit": product.backorder_limit or "",
-        "max_per_order": product.max_per_order or "",
-        "release_date": product.release_date or "",
-        "stocks-TOTAL_FORMS": 0,
-        "stocks-INITIAL_FORMS": 0,
-        "supplier_terms-TOTAL_FORMS": 0,
-        "supplier_terms-INITIAL_FORMS": 0,
-    }
-    return {**data, **changes}
-
-
 def product_row(product) -> tuple:
     return Product.objects.values_list("sku", "name", "price", "lead_time_days", "updated_at").get(
         pk=product.pk
@@ -286,7 +268,7 @@ def test_a_refused_product_change_shows_the_services_error_and_changes_nothing(
     # when: a price the catalogue refuses, together with a lead time it would accept
     with django_capture_on_commit_callbacks() as callbacks:
         response = admin_client.post(
-            url, product_form(hoodie, price="1.234", lead_time_days=21, name="Hoodie II")
+            url, admin_product_form(hoodie, price="1.234", lead_time_days=21, name="Hoodie II")
         )
 
     # then
@@ -315,7 +297,9 @@ def test_a_product_change_is_written_by_the_service_under_the_product_lock(
     url = reverse("admin:inventory_product_change", args=[hoodie.pk])
 
     # when
-    response = admin_client.post(url, product_form(hoodie, price="125000.50", name="  Hoodie II "))
+    response = admin_client.post(
+        url, admin_product_form(hoodie, price="125000.50", name="  Hoodie II ")
+    )
 
     # then
     assert response.status_code == 302
@@ -332,7 +316,7 @@ def test_the_sku_is_read_only_once_the_product_exists(admin_client, hoodie):
 
     # when
     page = admin_client.get(url)
-    response = admin_client.post(url, product_form(hoodie, sku="HOODIE-2"))
+    response = admin_client.post(url, admin_product_form(hoodie, sku="HOODIE-2"))
 
     # then
     assert "sku" not in page.context["adminform"].form.fields
@@ -348,10 +332,10 @@ def test_adding_a_product_goes_through_the_catalogue_service(admin_client, hoodi
     before = snapshot(), list(Product.objects.values_list("sku", flat=True))
 
     # when
-    spaced = admin_client.post(url, product_form(new, sku="CAP 01"))
-    taken = admin_client.post(url, product_form(new, sku="HOODIE-SE"))
+    spaced = admin_client.post(url, admin_product_form(new, sku="CAP 01"))
+    taken = admin_client.post(url, admin_product_form(new, sku="HOODIE-SE"))
     unrefused = snapshot(), list(Product.objects.values_list("sku", flat=True))
-    added = admin_client.post(url, product_form(new))
+    added = admin_client.post(url, admin_product_form(new))
 
     # then
     assert (spaced.status_code, taken.status_code) == (200, 200)

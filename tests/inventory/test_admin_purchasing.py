@@ -40,6 +40,7 @@ from orders.models import EtaChange
 from orders.queue import product_etas_refresh
 from orders.services import LineRequest, order_place
 from tests.factories import ProductFactory, StaffFactory, SupplierFactory, SupplierProductFactory
+from tests.helpers import admin_product_form
 from tests.state import snapshot
 
 RECEIVE = "admin:inventory_purchaseorder_receive"
@@ -859,24 +860,6 @@ def refreshes(monkeypatch):
     return sent
 
 
-def _product_form(product, **changes) -> dict:
-    data = {
-        "sku": product.sku,
-        "name": product.name,
-        "price": str(product.price),
-        "backorder_policy": product.backorder_policy,
-        "lead_time_days": product.lead_time_days or "",
-        "backorder_limit": "",
-        "max_per_order": "",
-        "release_date": "",
-        "stocks-TOTAL_FORMS": 0,
-        "stocks-INITIAL_FORMS": 0,
-        "supplier_terms-TOTAL_FORMS": 0,
-        "supplier_terms-INITIAL_FORMS": 0,
-    }
-    return {**data, **changes}
-
-
 def test_changing_a_products_lead_time_recomputes_its_etas(
     admin_client, hoodie, refreshes, django_capture_on_commit_callbacks
 ):
@@ -885,9 +868,9 @@ def test_changing_a_products_lead_time_recomputes_its_etas(
 
     # when
     with django_capture_on_commit_callbacks(execute=True):
-        unchanged = admin_client.post(url, _product_form(hoodie, name="Hoodie, special"))
+        unchanged = admin_client.post(url, admin_product_form(hoodie, name="Hoodie, special"))
     with django_capture_on_commit_callbacks(execute=True):
-        changed = admin_client.post(url, _product_form(hoodie, lead_time_days=21))
+        changed = admin_client.post(url, admin_product_form(hoodie, lead_time_days=21))
 
     # then
     assert (unchanged.status_code, changed.status_code) == (302, 302)
@@ -901,7 +884,7 @@ def test_adding_supplier_terms_on_a_product_recomputes_its_etas(
     with django_capture_on_commit_callbacks(execute=True):
         response = admin_client.post(
             reverse("admin:inventory_product_change", args=[hoodie.pk]),
-            _product_form(
+            admin_product_form(
                 hoodie,
                 **{
                     "supplier_terms-TOTAL_FORMS": 1,
