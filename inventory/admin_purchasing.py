@@ -271,18 +271,14 @@ class PurchaseOrderAdmin(PurchaseOrderSearchAdmin):
             return
         # Only what the form shows: the status and counters belong to the services.
         changes = {name: form.cleaned_data[name] for name in form.changed_data}
-        if obj.status == PurchaseOrder.Status.DRAFT:
-            # The service locks the order until the admin's save ends, after the lines are
-            # saved, and refuses if it was placed meanwhile: a placed order never changes here.
-            saved = purchasing.purchase_order_draft_update(
-                purchase_order_id=obj.pk, changes=changes, actor=request.user
-            )
-        elif changes:
-            saved = purchasing.purchase_order_update(
-                purchase_order_id=obj.pk, changes=changes, actor=request.user
-            )
-        else:
+        draft = obj.status == PurchaseOrder.Status.DRAFT
+        if not (draft or changes):
             return
+        # A draft's edit locks the order until the admin's save ends, after the lines are
+        # saved, and is refused if it was placed meanwhile: a placed order never changes here.
+        saved = purchasing.purchase_order_update(
+            purchase_order_id=obj.pk, changes=changes, draft_only=draft, actor=request.user
+        )
         adopt(obj, saved)
 
     def save_related(

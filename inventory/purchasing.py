@@ -213,7 +213,11 @@ def _purchase_order_apply(
 
 @transaction.atomic
 def purchase_order_update(
-    *, purchase_order_id: int, changes: Mapping[str, Any], actor: Any = None
+    *,
+    purchase_order_id: int,
+    changes: Mapping[str, Any],
+    draft_only: bool = False,
+    actor: Any = None,
 ) -> PurchaseOrder:
     """Change a purchase order's reference or notes, and a draft's supplier or warehouse too.
     Locks the order.
@@ -221,33 +225,19 @@ def purchase_order_update(
     Once the order is placed its supplier and warehouse are fixed, since receipts and the
     supplier's delivery record are booked against them: a change to them is refused
     (`InvalidTransition`) and changes nothing. A draft's header changes nothing promised, so
-    no ETA moves.
+    no ETA moves. `draft_only` is for an edit of a draft: it is refused once the order is
+    placed or cancelled, even with nothing to change. Called before
+    `purchase_order_draft_lines_save` in the same transaction, the lock then holds until the
+    lines are saved, so "place" sees either the old draft or the new one.
     """
     purchase_order = _purchase_order_lock(purchase_order_id)
-    if purchase_order.status == PurchaseOrder.Status.DRAFT:
-        _purchase_order_apply(purchase_order, changes, PURCHASE_ORDER_DRAFT_FIELDS)
-    else:
-        _purchase_order_apply(purchase_order, changes, PURCHASE_ORDER_FIELDS)
-    return purchase_order
-
-
-@transaction.atomic
-def purchase_order_draft_update(
-    *, purchase_order_id: int, changes: Mapping[str, Any], actor: Any = None
-) -> PurchaseOrder:
-    """Change a draft's supplier, warehouse, reference or notes. Locks the order.
-
-    For an edit of a draft: refused (`InvalidTransition`) once the order is placed or
-    cancelled, even with nothing to change, so nothing of the edit is saved. Call it before
-    `purchase_order_draft_lines_save` in the same transaction: the lock then holds until the
-    lines are saved, and "place" sees either the old draft or the new one.
-    """
-    purchase_order = _purchase_order_lock(purchase_order_id)
-    if purchase_order.status != PurchaseOrder.Status.DRAFT:
+    is_draft = purchase_order.status == PurchaseOrder.Status.DRAFT
+    if draft_only and not is_draft:
         raise InvalidTransition(
             f"{purchase_order.number} was placed or cancelled meanwhile: nothing was saved."
         )
-    _purchase_order_apply(purchase_order, changes, PURCHASE_ORDER_DRAFT_FIELDS)
+    fields = PURCHASE_ORDER_DRAFT_FIELDS if is_draft else PURCHASE_ORDER_FIELDS
+    _purchase_order_apply(purchase_order, changes, fields)
     return purchase_order
 
 

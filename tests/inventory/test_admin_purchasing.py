@@ -1141,8 +1141,8 @@ def test_a_draft_placed_meanwhile_keeps_its_header(hoodie, supplier, default_war
 
     # when
     with pytest.raises(InvalidTransition) as refused:
-        purchasing.purchase_order_draft_update(
-            purchase_order_id=draft.pk, changes={"reference": "SO-1"}
+        purchasing.purchase_order_update(
+            purchase_order_id=draft.pk, changes={"reference": "SO-1"}, draft_only=True
         )
     with pytest.raises(InvalidTransition) as fixed:
         purchasing.purchase_order_update(
