@@ -119,7 +119,8 @@ class Command(BaseCommand):
         )
 
     def _suppliers(self, hoodie: Product, tee: Product, tote: Product) -> None:
-        """A preferred and an alternative supplier, and a delivery on its way for the tote."""
+        """A preferred and an alternative supplier, and deliveries on their way for the hoodie
+        and the tote."""
         today = timezone.localdate()
         bandung = Supplier.objects.create(
             name="Konveksi Bandung", email="order@konveksi-bandung.example", lead_time_days=14
@@ -137,6 +138,13 @@ class Command(BaseCommand):
             unit_cost=Decimal("160000"),
             minimum_order_quantity=100,
             rank=2,
+        )
+        # Purchase order 1, the README's receipt example: the hoodie's restock, 14 days out,
+        # which is the date its backordered buyers are told.
+        purchasing.purchase_order_create(
+            supplier=bandung,
+            lines=[purchasing.PurchaseLineRequest("HOODIE-SE", 50, today + timedelta(days=14))],
+            reference="KB-2310",
         )
         purchasing.purchase_order_create(
             supplier=bandung,
