@@ -14,6 +14,7 @@ from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
+from django.utils.encoding import punycode
 from django.utils.translation import gettext as _
 
 from notifications.models import Notification
@@ -154,6 +155,13 @@ def _message_id(rows: list[Notification], domain: str) -> str:
     return f"<{digest}.{rows[0].pk}@{domain}>"
 
 
+def ascii_address(address: str) -> str:
+    """`address` with its domain in IDNA form (`ani@xn--exmple-cua.com`), as mail headers and
+    SMTP without SMTPUTF8 need it. Input validation admits non-ASCII only in the domain."""
+    local, at, domain = address.rpartition("@")
+    return f"{local}{at}{punycode(domain)}" if at else address
+
+
 def _domain() -> str:
     _, address = parseaddr(settings.DEFAULT_FROM_EMAIL)
     return address.rpartition("@")[2] or urlsplit(settings.SITE_URL).hostname or "localhost"
@@ -186,7 +194,7 @@ def build_email(rows: list[Notification]) -> EmailMultiAlternatives:
         subject=header_text(subject, 250),
         body=text,
         from_email=settings.DEFAULT_FROM_EMAIL,
-        to=[formataddr((name, first.to)) if name else first.to],
+        to=[formataddr((name, ascii_address(first.to))) if name else ascii_address(first.to)],
         headers=headers,
     )
     message.attach_alternative(html, "text/html")

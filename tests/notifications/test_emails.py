@@ -640,3 +640,35 @@ def test_a_name_with_line_breaks_cannot_inject_headers(smtp, hoodie):
     assert email.message["Bcc"] is None
     assert email.message["To"] == '"Eve Bcc: victim@example.com Subject: hi" <ana@example.com>'
     assert email.subject == f"Order {order.number} confirmed: when it ships"
+
+
+# Internationalised addresses -----------------------------------------------------------------
+
+
+def test_an_order_to_an_internationalised_domain_is_sent_with_its_idna_form(smtp, hoodie, client):
+    # given: an order placed through the API with a non-ASCII domain
+    response = client.post(
+        "/api/v1/orders",
+        {"email": "ani@exämple.com", "name": "Ani", "lines": [{"sku": "HOODIE-SE", "quantity": 1}]},
+        content_type="application/json",
+    )
+    assert response.status_code == 201
+
+    # when
+    [email] = deliver(smtp)
+
+    # then: the order keeps the address as typed; the email goes to its IDNA form
+    assert Order.objects.get().email == "ani@exämple.com"
+    assert email.envelope_to == ["ani@xn--exmple-cua.com"]
+    assert email.message["To"] == "Ani <ani@xn--exmple-cua.com>"
+    assert Notification.objects.get().status == Notification.Status.SENT
+
+
+def test_back_in_stock_to_an_internationalised_domain_is_sent(smtp, sold_out):
+    stock_alert_subscribe(product=sold_out, email="dewi@bücher.example", locale="en")
+    stock_receive(product=sold_out, quantity=1)
+
+    [email] = deliver(smtp)
+
+    assert email.envelope_to == ["dewi@xn--bcher-kva.example"]
+    assert email.subject == "Back in stock: Enamel Mug"
