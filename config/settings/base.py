@@ -117,6 +117,9 @@ EMAIL_CONFIG = env.email_url("EMAIL_URL", default=f"filemail://{VAR_DIR / 'mail'
 if EMAIL_CONFIG.get("EMAIL_FILE_PATH") and not EMAIL_CONFIG["EMAIL_FILE_PATH"].startswith("/"):
     # django-environ drops the leading slash of filemail:///var/mail: a URL's path is absolute.
     EMAIL_CONFIG["EMAIL_FILE_PATH"] = "/" + EMAIL_CONFIG["EMAIL_FILE_PATH"]
+if EMAIL_CONFIG["EMAIL_BACKEND"] == "django.core.mail.backends.filebased.EmailBackend":
+    # One `.eml` file per email, which a mail program opens, rather than a log per batch.
+    EMAIL_CONFIG["EMAIL_BACKEND"] = "notifications.mailbox.EmailBackend"
 vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Backorder <shop@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
