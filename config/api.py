@@ -17,7 +17,9 @@ from typing import Any
 from django.conf import settings
 from django.core.cache import caches
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, HttpRequest, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import OpenApiResponse, extend_schema_field
 from rest_framework import exceptions, parsers, serializers, status
 from rest_framework.permissions import BasePermission
@@ -89,6 +91,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         return Response(error_body(exc.code, exc.message, exc.fields), status=exc.status)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
+    elif isinstance(exc, RequestDataTooBig):
+        exc = PayloadTooLarge()
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()
     if not isinstance(exc, exceptions.APIException):
@@ -115,6 +119,25 @@ def not_found(request: HttpRequest, exception: Exception | None = None) -> JsonR
     return JsonResponse(error_body("not_found", "No such endpoint."), status=404)
 
 
+@csrf_exempt
+def no_endpoint(request: HttpRequest) -> JsonResponse:
+    """The view of every path under /api/ that names no endpoint, whatever the method: the JSON
+    404 even with DEBUG on (Django's own 404 is then an HTML page) and even with a trailing
+    slash (which CommonMiddleware would otherwise answer)."""
+    return not_found(request)
+
+
+def bad_request(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    """Django refused the request before any endpoint saw it (a body too large to read, an
+    unknown Host)."""
+    if isinstance(exception, RequestDataTooBig):
+        return JsonResponse(
+            error_body(PayloadTooLarge.default_code, str(PayloadTooLarge.default_detail)),
+            status=PayloadTooLarge.status_code,
+        )
+    return JsonResponse(error_body("bad_request", "The request is malformed."), status=400)
+
+
 def server_error(request: HttpRequest) -> JsonResponse:
     return JsonResponse(error_body("server_error", "Something went wrong on our side."), status=500)
 
@@ -130,6 +153,19 @@ class PayloadTooLarge(exceptions.APIException):
 
 def _reject_constant(name: str) -> None:
     raise ValueError(f"{name} is not valid JSON")
+
+
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object; one naming a key twice is refused: which value would count is anyone's
+    guess (`{"quantity": 1, "quantity": 999}`)."""
+    data: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in data:
+            raise exceptions.ParseError(
+                f"Malformed JSON: the key {json.dumps(key)[:80]} appears twice in one object."
+            )
+        data[key] = value
+    return data
 
 
 def _check_strings(data: Any) -> None:
@@ -151,15 +187,29 @@ def _check_strings(data: Any) -> None:
                 raise exceptions.ParseError("Text must be valid Unicode.") from None
 
 
-class JSONParser(parsers.JSONParser):
-    """Strict JSON with a size limit; anything else is a 400 or 413, never a 500."""
+class JSONParser(parsers.BaseParser):
+    """Strict JSON with a size limit; anything else is a 400 or 413, never a 500.
+
+    Not a subclass of DRF's `JSONParser`: for those DRF reads the whole body through
+    `request.body`, which Django refuses above `DATA_UPLOAD_MAX_MEMORY_SIZE` with an HTML 400.
+    This one reads at most `MAX_BODY_BYTES` + 1 bytes from the stream, whatever the declared
+    length (DRF hands a parser no stream for a body without a Content-Length).
+    """
+
+    media_type = "application/json"
 
     def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
+        request = (parser_context or {}).get("request")
+        declared = request.META.get("CONTENT_LENGTH") if request is not None else None
+        if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+            raise PayloadTooLarge()
         raw = stream.read(MAX_BODY_BYTES + 1)
         if len(raw) > MAX_BODY_BYTES:
             raise PayloadTooLarge()
         try:
-            data = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+            data = json.loads(
+                raw.decode("utf-8"), parse_constant=_reject_constant, object_pairs_hook=_object
+            )
         except (ValueError, RecursionError) as error:
             raise exceptions.ParseError(f"Malformed JSON: {error}") from None
         _check_strings(data)

@@ -1,9 +1,8 @@
 from django.contrib import admin
-from django.urls import include, path
-from django.views.defaults import page_not_found, server_error
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from django.urls import include, path, re_path
+from django.views.defaults import bad_request, page_not_found, server_error
 
-from config import api, tokens
+from config import api, schema, tokens
 from inventory import api as inventory_api
 from inventory import views as shop_views
 from notifications import api as notification_api
@@ -65,8 +64,8 @@ api_v1 = [
         orders_api.ShipmentListView.as_view(),
         name="order-shipments",
     ),
-    path("schema", SpectacularAPIView.as_view(), name="schema"),
-    path("docs", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+    path("schema", schema.SchemaView.as_view(), name="schema"),
+    path("docs", schema.DocsView.as_view(url_name="api:schema"), name="docs"),
 ]
 
 order_pages = [
@@ -84,6 +83,8 @@ order_pages = [
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include((api_v1, "api"))),
+    # Anything else under /api/, a trailing slash included: the JSON 404, even with DEBUG on.
+    re_path(r"^api/", api.no_endpoint),
     path("i18n/", include("django.conf.urls.i18n")),
     path("", shop_views.catalogue, name="catalogue"),
     path("products/<str:sku>/", shop_views.product_detail, name="product"),
@@ -101,6 +102,12 @@ def handler404(request, exception=None):
     if request.path.startswith("/api/"):
         return api.not_found(request, exception)
     return page_not_found(request, exception)
+
+
+def handler400(request, exception=None):
+    if request.path.startswith("/api/"):
+        return api.bad_request(request, exception)
+    return bad_request(request, exception)
 
 
 def handler500(request):

@@ -156,6 +156,20 @@ class _Pool:
         return tuple(taken)
 
 
+def _unpromised(rules: ProductRules, supply: Iterable[Supply]) -> _Pool:
+    """The product's free stock less the units its waiting backorders and pre-orders claim
+    first."""
+    pool = _Pool.of(s for s in supply if s.product_id == rules.product_id)
+    pool.take(rules.backordered)
+    return pool
+
+
+def unpromised_units(rules: ProductRules, supply: Iterable[Supply]) -> int:
+    """Units of the product in stock now and promised to no one: on hand, less what is
+    allocated, less what its backorders and pre-orders hold; never negative."""
+    return _unpromised(rules, supply).free
+
+
 def plan_order(
     lines: Sequence[RequestedLine],
     rules: Mapping[int, ProductRules],
@@ -166,12 +180,9 @@ def plan_order(
 
     The plan is accepted only if every line is; otherwise it lists every refusal.
     """
-    pools: dict[int, _Pool] = {}
-    for product_id in rules:
-        pools[product_id] = _Pool.of(s for s in supply if s.product_id == product_id)
-    for product_id, product_rules in rules.items():
-        # Existing backorders claim free stock before any new order.
-        pools[product_id].take(product_rules.backordered)
+    supply = list(supply)
+    # Existing backorders claim free stock before any new order.
+    pools = {product_id: _unpromised(rules[product_id], supply) for product_id in rules}
 
     ordered_per_product: dict[int, int] = {}
     for line in lines:

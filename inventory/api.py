@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import Prefetch
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
@@ -26,7 +26,7 @@ from config.api import (
     errors,
 )
 from inventory import catalogue, purchasing, selectors
-from inventory.checks import MAX_LEAD_TIME_DAYS, MAX_QUANTITY, storable_text
+from inventory.checks import MAX_LEAD_TIME_DAYS, MAX_QUANTITY, SKU_PATTERN, storable_text
 from inventory.exceptions import ValidationFailed
 from inventory.models import (
     Product,
@@ -43,8 +43,21 @@ def _count(**kwargs: Any) -> StrictIntegerField:
     return StrictIntegerField(min_value=0, max_value=MAX_QUANTITY, **kwargs)
 
 
+@extend_schema_field(
+    {"type": "string", "pattern": SKU_PATTERN, "maxLength": 64, "example": "HOODIE-SE"}
+)
+class SkuField(StrictCharField):
+    """A new product's SKU: any string, trimmed. The catalogue service judges it
+    (`checks.check_sku`), so every refusal, of a blank or a long one too, names the rule."""
+
+    def run_validation(self, data: Any = serializers.empty) -> Any:
+        if isinstance(data, str) and not data.strip():
+            return ""
+        return super().run_validation(data)
+
+
 class ProductWriteSerializer(serializers.Serializer):
-    sku = StrictCharField(max_length=64)
+    sku = SkuField()
     name = StrictCharField(max_length=200)
     price = MoneyField()
     backorder_policy = serializers.ChoiceField(
@@ -112,7 +125,18 @@ class AvailabilitySerializer(serializers.Serializer):
         choices=["in_stock", "partial", "backorder", "preorder", "unavailable"]
     )
     available = serializers.IntegerField(
-        allow_null=True, help_text="Most units one order could have now; null: no limit."
+        allow_null=True,
+        help_text=(
+            "Most units one order could have now, within the product's caps and the shop's"
+            " limit per line (so never null since that limit exists; kept nullable)."
+        ),
+    )
+    free = serializers.IntegerField(
+        min_value=0,
+        help_text=(
+            "Units in stock now and promised to no one: on hand, less what is allocated, less"
+            " what waiting backorders and pre-orders hold."
+        ),
     )
     from_stock = serializers.IntegerField()
     backordered = serializers.IntegerField()
@@ -335,6 +359,7 @@ class AvailabilityView(APIView):
                     "quantity": quote.quantity,
                     "status": quote.status,
                     "available": quote.available,
+                    "free": quote.free,
                     "from_stock": quote.from_stock,
                     "backordered": quote.backordered,
                     "eta": quote.eta,

@@ -19,6 +19,7 @@ from inventory.checks import (
     check_count,
     check_day,
     check_email,
+    check_sku,
     check_text,
 )
 from inventory.exceptions import AlreadyExists, ValidationFailed
@@ -109,9 +110,7 @@ def product_create(
     actor: Any = None,
 ) -> Product:
     """Add a product to the catalogue; a duplicate SKU is refused with `AlreadyExists`."""
-    sku = check_text(sku, field="sku", max_length=64)
-    if any(character.isspace() for character in sku):
-        raise ValidationFailed("A SKU has no spaces.", fields={"sku": "no spaces"})
+    sku = check_sku(sku)
     product = Product(
         sku=sku,
         name=name,

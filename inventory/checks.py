@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from datetime import date, datetime
 
+from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
 
@@ -24,6 +25,12 @@ MAX_PURCHASE_LINES = 500
 MAX_PRIORITY = 1000
 
 _CODE = re.compile(r"[-a-zA-Z0-9_]{1,32}")
+# A SKU is a path segment of the shop's and the API's URLs: no "/", and never "." or "..",
+# which browsers and HTTP clients resolve away ("/products/../" is "/").
+SKU_RULE = "A SKU is 1 to 64 characters: letters, digits, '-', '_' and '.', but not '.' or '..'."
+_SKU = re.compile(r"(?!\.\.?\Z)[-A-Za-z0-9_.]{1,64}")
+# The same rule as a JSON Schema (ECMA-262) pattern, for the API's schema.
+SKU_PATTERN = r"^(?!\.\.?$)[-A-Za-z0-9_.]{1,64}$"
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _CONTROL_BUT_NEWLINES = re.compile(r"[\x00-\x09\x0b\x0c\x0e-\x1f\x7f]")
 
@@ -44,6 +51,13 @@ def is_code(value: object) -> bool:
     return isinstance(value, str) and _CODE.fullmatch(value) is not None
 
 
+def check_sku(value: object, *, field: str = "sku") -> str:
+    """A SKU as the catalogue stores it and every URL carries it; see `SKU_RULE`."""
+    if not isinstance(value, str) or _SKU.fullmatch(value) is None:
+        raise ValidationFailed(SKU_RULE, fields={field: SKU_RULE})
+    return value
+
+
 def check_quantity(
     quantity: object, *, field: str = "quantity", allow_negative: bool = False
 ) -> int:
@@ -54,6 +68,17 @@ def check_quantity(
     if quantity == 0 or (quantity < 0 and not allow_negative):
         raise ValidationFailed("Quantity must be positive.", fields={field: "must be positive"})
     return quantity
+
+
+def max_line_quantity(max_per_order: int | None = None) -> int:
+    """The most units of one product one order may take: the product's own `max_per_order`
+    within the shop-wide sanity limit `BACKORDER_MAX_LINE_QUANTITY`.
+
+    The one rule for it: `order_place` refuses more as `max_per_order`, and the storefront's
+    cart, product page and checkout ask here too.
+    """
+    limit = int(settings.BACKORDER_MAX_LINE_QUANTITY)
+    return limit if max_per_order is None else min(max_per_order, limit)
 
 
 def check_count(

@@ -15,8 +15,15 @@ from django.db.models import Avg, Count, F, Max, Min, OuterRef, Q, QuerySet, Std
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from inventory.allocation import Policy, ProductRules, RequestedLine, Supply, plan_order
-from inventory.checks import is_code, storable_text
+from inventory.allocation import (
+    Policy,
+    ProductRules,
+    RequestedLine,
+    Supply,
+    plan_order,
+    unpromised_units,
+)
+from inventory.checks import is_code, max_line_quantity, storable_text
 from inventory.eta import EtaRule, Incoming, Timeline
 from inventory.exceptions import ValidationFailed
 from inventory.models import (
@@ -208,11 +215,13 @@ def eta_rule(product: Product, lead_time_days: int | None, today: date) -> EtaRu
 
 
 def product_rules(product: Product, backordered: int) -> ProductRules:
+    """The allocation rule's view of `product`. Its `max_per_order` is `max_line_quantity`: the
+    product's own cap within the shop-wide limit, so placement and every quote agree."""
     return ProductRules(
         product_id=product.pk,
         policy=Policy(product.backorder_policy),
         backorder_limit=product.backorder_limit,
-        max_per_order=product.max_per_order,
+        max_per_order=max_line_quantity(product.max_per_order),
         release_date=product.release_date,
         backordered=backordered,
     )
@@ -224,7 +233,9 @@ class Quote:
 
     status: str
     available: int | None
-    """Most units one order could have now; None when nothing limits it."""
+    """Most units one order could have now (within `max_line_quantity`)."""
+    free: int
+    """Units in stock now and promised to no one (`allocation.unpromised_units`)."""
     quantity: int
     from_stock: int
     backordered: int
@@ -246,9 +257,9 @@ def quote_line(
 
     Order placement stores exactly the ETA this gives, from the same figures.
     """
-    free = sum(s.free for s in supply if s.product_id == rules.product_id)
+    free = unpromised_units(rules, supply)
     preorder = rules.takes_preorders(today)
-    from_stock_room = 0 if preorder else max(free - rules.backordered, 0)
+    from_stock_room = 0 if preorder else free
     if not rules.is_released(today) and not preorder:
         available: int | None = 0
     elif rules.policy is Policy.DENY:
@@ -267,7 +278,9 @@ def quote_line(
     )
     if not plan.accepted:
         refusal = plan.refusals[0]
-        return Quote("unavailable", available, quantity, 0, 0, None, refusal.code, refusal.message)
+        return Quote(
+            "unavailable", available, free, quantity, 0, 0, None, refusal.code, refusal.message
+        )
     line = plan.lines[0]
     eta = timeline.quote(ahead=ahead, quantity=quantity).eta
     if line.preordered:
@@ -278,7 +291,7 @@ def quote_line(
         status = "partial"
     else:
         status = "backorder"
-    return Quote(status, available, quantity, line.allocated, line.backordered, eta)
+    return Quote(status, available, free, quantity, line.allocated, line.backordered, eta)
 
 
 def availability_quote(*, product: Product, quantity: int, today: date | None = None) -> Quote:

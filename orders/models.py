@@ -275,9 +275,21 @@ class RefusedDemand(models.Model):
 
 
 class IdempotencyKey(models.Model):
-    """An `Idempotency-Key` a client sent with an order: a retry gets the same order back."""
+    """An `Idempotency-Key` a client sent with an order: a retry gets the same order back.
 
-    key = models.CharField(max_length=255, unique=True)
+    Keys belong to who sent them: each user has a key space of their own, and anonymous
+    callers (the storefront, customers of the API) share one.
+    """
+
+    key = models.CharField(max_length=255)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+        help_text="Who sent the key; empty: an anonymous caller.",
+    )
     fingerprint = models.CharField(max_length=64, help_text="SHA-256 of the request body.")
     order = models.ForeignKey(
         Order,
@@ -291,6 +303,19 @@ class IdempotencyKey(models.Model):
     class Meta:
         ordering = ["-created_at"]
         verbose_name = "idempotency key"
+        constraints = [
+            # Two partial indexes: NULLs are distinct in a plain unique index.
+            models.UniqueConstraint(
+                fields=["user", "key"],
+                condition=Q(user__isnull=False),
+                name="idempotency_key_unique_per_user",
+            ),
+            models.UniqueConstraint(
+                fields=["key"],
+                condition=Q(user__isnull=True),
+                name="idempotency_key_unique_anonymous",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.key

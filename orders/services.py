@@ -248,10 +248,13 @@ def _order_place_locked(
 def order_place_once(*, idempotency_key: str, fingerprint: str, **order: Any) -> tuple[Order, bool]:
     """Place an order at most once per `idempotency_key`: returns (order, created).
 
-    A retry with the same key and the same request `fingerprint` gets the first order back;
-    the same key with another fingerprint is refused with `IdempotencyConflict`. Concurrent
-    retries queue on the key's unique index, so exactly one of them places the order. A
-    refused order keeps no key: the client may retry once stock allows.
+    A key belongs to the caller who sent it (`order["actor"]`): each user has a key space of
+    their own and anonymous callers share one, so the same key from another caller places
+    another order and never shows them someone else's. A retry by the same caller with the
+    same key and request `fingerprint` gets the first order back; the same key with another
+    fingerprint is refused with `IdempotencyConflict`. Concurrent retries queue on the key's
+    unique index, so exactly one of them places the order. A refused order keeps no key: the
+    client may retry once stock allows.
     """
     if (
         not isinstance(idempotency_key, str)
@@ -262,15 +265,18 @@ def order_place_once(*, idempotency_key: str, fingerprint: str, **order: Any) ->
             "An Idempotency-Key is 1 to 255 printable ASCII characters.",
             fields={"Idempotency-Key": "invalid"},
         )
+    caller = recorded_actor(order.get("actor"))
     for _ in range(3):
-        existing = _idempotent_order(idempotency_key, fingerprint)
+        existing = _idempotent_order(idempotency_key, fingerprint, caller)
         if existing is not None:
             return existing, False
         refused: OrderRefused | None = None
         try:
             with transaction.atomic():
                 # A concurrent request holding this key makes the insert wait for its outcome.
-                record = IdempotencyKey.objects.create(key=idempotency_key, fingerprint=fingerprint)
+                record = IdempotencyKey.objects.create(
+                    key=idempotency_key, user=caller, fingerprint=fingerprint
+                )
                 try:
                     placed = order_place(**order)
                 except OrderRefused as error:
@@ -290,8 +296,8 @@ def order_place_once(*, idempotency_key: str, fingerprint: str, **order: Any) ->
     )
 
 
-def _idempotent_order(key: str, fingerprint: str) -> Order | None:
-    record = IdempotencyKey.objects.filter(key=key).select_related("order").first()
+def _idempotent_order(key: str, fingerprint: str, caller: Any) -> Order | None:
+    record = IdempotencyKey.objects.filter(key=key, user=caller).select_related("order").first()
     if record is None or record.order is None:
         return None
     if not secrets.compare_digest(record.fingerprint, fingerprint):

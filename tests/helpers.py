@@ -3,6 +3,7 @@ transaction asked for after commit."""
 
 from __future__ import annotations
 
+import re
 import socket
 from collections.abc import Iterable
 from datetime import date, timedelta
@@ -136,3 +137,11 @@ def admin_product_form(product, **changes) -> dict:
         "supplier_terms-INITIAL_FORMS": 0,
     }
     return {**data, **changes}
+
+
+def sql_shapes(captured: Any) -> list[str]:
+    """The statements a `CaptureQueriesContext` saw, with their literal values stripped:
+    what two requests must share to cost the same."""
+    return [
+        re.sub(r"'(?:[^']|'')*'|\b\d+\b", "?", query["sql"]) for query in captured.captured_queries
+    ]

@@ -274,6 +274,9 @@ BACKORDER_CURRENCY_SYMBOL = env("BACKORDER_CURRENCY_SYMBOL", default="Rp")
 BACKORDER_CURRENCY_DECIMALS = env.int("BACKORDER_CURRENCY_DECIMALS", default=2)
 # Products per catalogue page.
 BACKORDER_CATALOGUE_PAGE_SIZE = env.int("BACKORDER_CATALOGUE_PAGE_SIZE", default=24)
+# Most units of one product in one order, on top of each product's own `max_per_order`: the
+# cart, checkout and `POST /api/v1/orders` refuse more (`inventory.checks.max_line_quantity`).
+BACKORDER_MAX_LINE_QUANTITY = env.int("BACKORDER_MAX_LINE_QUANTITY", default=100)
 # Order lookup (`/orders/lookup/`): status-link emails asked for per client address and per
 # email address, per hour.
 BACKORDER_LOOKUP_IP_RATE = env.int("BACKORDER_LOOKUP_IP_RATE", default=20)

@@ -3,7 +3,10 @@
 import json
 
 import pytest
+from django.core.exceptions import RequestDataTooBig
+from django.test import Client
 
+from config.api import bad_request, exception_handler
 from orders.models import Order
 from tests.api.conftest import error_of
 from tests.state import snapshot
@@ -123,3 +126,189 @@ def test_an_unknown_method_is_405(api, hoodie):
 
 def test_an_unknown_api_path_is_a_json_404(api, db):
     assert error_of(api.get("/api/v1/nothing-here")) == (404, "not_found")
+
+
+# Every answer under /api/v1/ is JSON, with DEBUG on or off -----------------------------------
+
+
+@pytest.fixture(params=[False, True], ids=["DEBUG=False", "DEBUG=True"])
+def debug(request, settings):
+    """Django answers some errors itself, and differently when DEBUG is on: test both."""
+    settings.DEBUG = request.param
+    return request.param
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "answer"),
+    [
+        ("get", "/api/v1/orders/BO-AAAA-AAAA/", (404, "not_found")),
+        ("get", "/api/v1/products/HOODIE-SE/", (404, "not_found")),
+        ("get", "/api/v1/products/HOODIE-SE/availability/", (404, "not_found")),
+        ("post", "/api/v1/orders/", (404, "not_found")),
+        ("get", "/api/v1/nothing-here", (404, "not_found")),
+        ("post", "/api/v1/nothing/here/", (404, "not_found")),
+        ("get", "/api/v1/", (404, "not_found")),
+        ("get", "/api/v1", (404, "not_found")),
+        ("get", "/api/v2/products", (404, "not_found")),
+        ("get", "/api/v1/products/a%2Fb", (404, "not_found")),
+        ("delete", "/api/v1/products/HOODIE-SE", (405, "method_not_allowed")),
+        ("put", "/api/v1/orders", (405, "method_not_allowed")),
+        ("get", "/api/v1/orders", (405, "method_not_allowed")),
+        ("delete", "/api/v1/schema", (405, "method_not_allowed")),
+        ("post", "/api/v1/docs", (405, "method_not_allowed")),
+        ("options", "/api/v1/docs", (405, "method_not_allowed")),
+    ],
+)
+def test_every_error_under_the_api_is_the_json_error_body(debug, hoodie, method, path, answer):
+    # given a client as browsers and scripts are: CSRF checked, no session
+    client = Client(enforce_csrf_checks=True)
+    before = snapshot()
+
+    # when
+    body = {} if method == "get" else {"data": json.dumps(GOOD), "content_type": "application/json"}
+    response = getattr(client, method)(path, **body)
+
+    # then
+    assert response["Content-Type"] == "application/json"
+    assert error_of(response) == answer
+    assert snapshot() == before
+
+
+def test_a_request_django_refuses_before_any_endpoint_is_a_json_400(hoodie):
+    # DEBUG off, as in production: with it on, Django shows its debugging page instead.
+    response = Client().get("/api/v1/products/HOODIE-SE", HTTP_HOST="evil.example")
+
+    assert response["Content-Type"] == "application/json"
+    assert error_of(response) == (400, "bad_request")
+
+
+def test_a_body_too_large_for_django_to_read_is_a_413_wherever_it_is_met(rf):
+    # Should anything read the whole body before the parser does (a middleware, say).
+    request = rf.post("/api/v1/orders")
+
+    handled = exception_handler(RequestDataTooBig("too big"), {})
+    answered = bad_request(request, RequestDataTooBig("too big"))
+
+    assert (handled.status_code, handled.data["error"]["code"]) == (413, "payload_too_large")
+    assert (answered.status_code, json.loads(answered.content)["error"]["code"]) == (
+        413,
+        "payload_too_large",
+    )
+
+
+# Oversized bodies: a JSON 413 at any size ------------------------------------------------------
+
+
+@pytest.mark.parametrize("size", [1_100_000, 3_000_000, 10_000_000], ids=["1MB", "3MB", "10MB"])
+@pytest.mark.parametrize(
+    ("path", "as_staff"),
+    [
+        ("/api/v1/orders", False),
+        ("/api/v1/products/HOODIE-SE/alerts", False),
+        ("/api/v1/auth/token", False),
+        ("/api/v1/products", True),
+        ("/api/v1/stock/adjustments", True),
+    ],
+)
+def test_a_body_over_the_limit_is_a_json_413_at_any_size(
+    debug, api, staff_api, hoodie, size, path, as_staff
+):
+    # given
+    raw = json.dumps({**GOOD, "name": "x" * size})
+    before = snapshot()
+
+    # when
+    response = post_raw(staff_api if as_staff else api, path, raw)
+
+    # then
+    assert response["Content-Type"] == "application/json"
+    assert response.json() == {
+        "error": {
+            "code": "payload_too_large",
+            "message": "The request body is larger than 1000000 bytes.",
+            "fields": {},
+        }
+    }
+    assert response.status_code == 413
+    assert snapshot() == before
+
+
+def test_a_declared_length_over_the_limit_is_refused_before_the_body_is_read(api, hoodie):
+    response = api.generic(
+        "POST",
+        "/api/v1/orders",
+        json.dumps(GOOD),
+        content_type="application/json",
+        CONTENT_LENGTH="50000000",
+    )
+
+    assert error_of(response) == (413, "payload_too_large")
+    assert not Order.objects.exists()
+
+
+def test_a_body_without_a_length_is_not_read(api, hoodie):
+    # As a chunked body comes to a WSGI app: no Content-Length, so no body to read.
+    raw = json.dumps({**GOOD, "name": "x" * 10_000_000})
+
+    response = api.generic(
+        "POST", "/api/v1/orders", raw, content_type="application/json", CONTENT_LENGTH=""
+    )
+
+    assert error_of(response) == (400, "validation_error")
+    assert set(response.json()["error"]["fields"]) == {"email", "name", "lines"}
+    assert not Order.objects.exists()
+
+
+# A key given twice in one JSON object ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "key"),
+    [
+        (
+            '{"email": "a@example.com", "name": "A", "lines": [{"sku": "HOODIE-SE",'
+            ' "quantity": 1, "quantity": 999}]}',
+            "quantity",
+        ),
+        (
+            '{"email": "a@example.com", "name": "A", "lines": [{"sku": "HOODIE-SE",'
+            ' "quantity": 1}, {"sku": "HOODIE-SE", "sku": "OTHER", "quantity": 1}]}',
+            "sku",
+        ),
+        (
+            '{"email": "a@example.com", "email": "b@example.com", "name": "A",'
+            ' "lines": [{"sku": "HOODIE-SE", "quantity": 1}]}',
+            "email",
+        ),
+        (
+            '{"email": "a@example.com", "name": "A", "lines": [{"sku": "HOODIE-SE",'
+            ' "quantity": 1}], "shipping_address": {"address": "Jl. Braga 1", "city": "Bandung",'
+            ' "city": "Jakarta", "postal_code": "40111", "country": "ID"}}',
+            "city",
+        ),
+        ('{"lines": [[{"x": {"deep": 1, "deep": 2}}]]}', "deep"),
+        ('{"a\\u0000": 1, "a\\u0000": 2}', "a\\u0000"),
+    ],
+)
+def test_a_key_given_twice_in_one_object_is_refused(api, hoodie, raw, key):
+    before = snapshot()
+
+    response = post_raw(api, "/api/v1/orders", raw)
+
+    assert error_of(response) == (400, "parse_error")
+    assert response.json()["error"]["message"] == (
+        f'Malformed JSON: the key "{key}" appears twice in one object.'
+    )
+    assert snapshot() == before
+
+
+def test_the_same_key_in_different_objects_is_fine(api, hoodie):
+    raw = (
+        '{"email": "a@example.com", "name": "A", "lines": [{"sku": "HOODIE-SE", "quantity": 1},'
+        ' {"sku": "HOODIE-SE", "quantity": 2}]}'
+    )
+
+    response = post_raw(api, "/api/v1/orders", raw)
+
+    assert response.status_code == 201
+    assert [line["quantity"] for line in response.json()["lines"]] == [1, 2]

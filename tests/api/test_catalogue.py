@@ -5,6 +5,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
+from inventory.checks import SKU_PATTERN, SKU_RULE
 from inventory.models import Product, StockMovement, Supplier
 from inventory.stock import stock_receive
 from orders.models import EtaChange
@@ -64,6 +65,41 @@ def test_a_product_needs_only_sku_name_and_price(staff_api, db):
         None,
         None,
     )
+
+
+@pytest.mark.parametrize(
+    "sku",
+    ["a/b", "../../etc/passwd", "/", ".", "..", "", "HAS SPACE", "x" * 65, "é", "a?b", "a%2Fb"],
+)
+def test_a_sku_outside_the_rule_is_refused_naming_it(staff_api, client, hoodie, sku):
+    # given
+    before = snapshot(), list(Product.objects.values_list("sku", flat=True))
+
+    # when
+    response = staff_api.post(
+        "/api/v1/products", {"sku": sku, "name": "Bad", "price": "1.00"}, format="json"
+    )
+
+    # then
+    assert response.status_code == 400
+    assert response.json() == {
+        "error": {"code": "validation_error", "message": SKU_RULE, "fields": {"sku": SKU_RULE}}
+    }
+    assert (snapshot(), list(Product.objects.values_list("sku", flat=True))) == before
+    assert client.get("/").status_code == 200
+
+
+@pytest.mark.parametrize("sku", ["a.b", "...", "v1.2_B-3", "x" * 64])
+def test_a_sku_within_the_rule_is_created_and_found_at_its_urls(staff_api, client, db, sku):
+    response = staff_api.post(
+        "/api/v1/products", {"sku": sku, "name": "Good", "price": "1.00"}, format="json"
+    )
+
+    assert response.status_code == 201
+    assert staff_api.get(f"/api/v1/products/{sku}").json()["sku"] == sku
+    assert staff_api.get(f"/api/v1/products/{sku}/availability").json()["sku"] == sku
+    assert f'href="/products/{sku}/"' in client.get("/").content.decode()
+    assert client.get(f"/products/{sku}/").status_code == 200
 
 
 def test_a_duplicate_sku_is_a_409(staff_api, hoodie):
@@ -204,7 +240,8 @@ def test_availability_quotes_stock_then_backorder_with_an_eta(api, hoodie):
         "sku": "HOODIE-SE",
         "quantity": 2,
         "status": "in_stock",
-        "available": None,
+        "available": 100,  # No cap of its own: the shop's BACKORDER_MAX_LINE_QUANTITY.
+        "free": 2,
         "from_stock": 2,
         "backordered": 0,
         "eta": today().isoformat(),
@@ -244,6 +281,88 @@ def test_availability_of_a_preorder_ships_on_release(api, default_warehouse):
     body = api.get("/api/v1/products/ALBUM/availability?quantity=2").json()
 
     assert (body["status"], body["eta"]) == ("preorder", iso_in_days(30))
+
+
+def split(api, sku: str, quantity: int) -> tuple:
+    """(status, available, free, from_stock, backordered) of the availability answer."""
+    body = api.get(f"/api/v1/products/{sku}/availability?quantity={quantity}").json()
+    return tuple(body[f] for f in ("status", "available", "free", "from_stock", "backordered"))
+
+
+def test_free_is_the_stock_not_the_per_order_cap_when_the_cap_is_higher(api, default_warehouse):
+    # given 1 unit in stock, and room for 1 more as a backorder
+    tee = ProductFactory(sku="TEE", backorder_limit=1)
+    stock_receive(product=tee, quantity=1)
+
+    # when
+    body = api.get("/api/v1/products/TEE/availability?quantity=2").json()
+
+    # then an order may take 2, but only 1 is free
+    assert body == {
+        "sku": "TEE",
+        "quantity": 2,
+        "status": "partial",
+        "available": 2,
+        "free": 1,
+        "from_stock": 1,
+        "backordered": 1,
+        "eta": iso_in_days(14),
+        "code": "",
+        "message": "",
+    }
+
+
+def test_free_is_all_the_stock_when_the_per_order_cap_is_lower(api, default_warehouse):
+    mug = ProductFactory(sku="MUG", max_per_order=3)
+    stock_receive(product=mug, quantity=10)
+
+    assert split(api, "MUG", 1) == ("in_stock", 3, 10, 1, 0)
+    assert split(api, "MUG", 4) == ("unavailable", 3, 10, 0, 0)
+
+
+def test_free_leaves_out_allocated_units_and_adds_up_every_warehouse(api, default_warehouse):
+    # given 4 units in the main warehouse and 3 in another, 2 of them allocated to an order
+    cap = ProductFactory(sku="CAP", backorder_policy="deny")
+    stock_receive(product=cap, quantity=4)
+    stock_receive(product=cap, quantity=3, warehouse=WarehouseFactory(code="bdg"))
+    order_place(email="a@example.com", name="A", lines=[LineRequest("CAP", 2)])
+
+    # then
+    assert split(api, "CAP", 5) == ("in_stock", 5, 5, 5, 0)
+    assert split(api, "CAP", 6) == ("unavailable", 5, 5, 0, 0)
+
+
+def test_free_leaves_out_the_units_held_for_preorders(api, default_warehouse):
+    # given 2 units pre-ordered, then 5 received ahead of the release
+    album = ProductFactory(
+        sku="ALBUM", backorder_policy="preorder", release_date=in_days(10), backorder_limit=4
+    )
+    order_place(email="a@example.com", name="A", lines=[LineRequest("ALBUM", 2)])
+    stock_receive(product=album, quantity=5)
+
+    # then 3 are free, and one more order may pre-order only 2 (the cap of 4, less 2)
+    assert split(api, "ALBUM", 1) == ("preorder", 2, 3, 0, 1)
+
+
+def test_free_is_never_negative_while_backorders_wait_for_more_than_is_in(api, default_warehouse):
+    # given 4 units backordered, then 1 received (the worker has not filled them yet)
+    scarf = ProductFactory(sku="SCARF", max_per_order=5)
+    order_place(email="a@example.com", name="A", lines=[LineRequest("SCARF", 4)])
+    stock_receive(product=scarf, quantity=1)
+
+    # then the unit is the backorders', not the next order's
+    assert split(api, "SCARF", 1) == ("backorder", 5, 0, 0, 1)
+
+
+def test_the_schema_describes_free_and_available(api, db):
+    schema = api.get("/api/v1/schema?format=json").json()["components"]["schemas"]
+
+    availability = schema["Availability"]
+    assert {"available", "free"} <= set(availability["required"])
+    assert availability["properties"]["free"]["type"] == "integer"
+    assert availability["properties"]["free"]["minimum"] == 0
+    assert availability["properties"]["available"]["nullable"] is True
+    assert schema["ProductWriteRequest"]["properties"]["sku"]["pattern"] == SKU_PATTERN
 
 
 @pytest.mark.parametrize(

@@ -5,14 +5,15 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from inventory.models import Product, StockMovement
 from inventory.stock import stock_receive
 from orders.models import IdempotencyKey, Order, OrderLine, RefusedDemand
-from tests.api.conftest import error_of
-from tests.factories import ProductFactory
-from tests.helpers import in_days, iso_in_days, today
+from tests.api.conftest import error_of, token_client
+from tests.factories import ProductFactory, StaffFactory
+from tests.helpers import in_days, iso_in_days, sql_shapes, today
 from tests.state import snapshot
 
 
@@ -183,6 +184,52 @@ def test_a_refused_order_does_not_use_up_its_key(api, default_warehouse):
     assert RefusedDemand.objects.count() == 1
 
 
+def test_a_key_is_the_callers_own_anonymous_and_staff_never_share_one(
+    api, staff_api, hoodie_in_stock
+):
+    # given a staff user placed an order with a key
+    staff = place(staff_api, ("HOODIE-SE", 1), key="checkout-1")
+
+    # when an anonymous caller sends the same key and body
+    anonymous = place(api, ("HOODIE-SE", 1), key="checkout-1")
+
+    # then it is a new order, and the staff user's stays theirs
+    assert staff.status_code == anonymous.status_code == 201
+    assert anonymous.headers["Idempotent-Replayed"] == "false"
+    assert anonymous.json()["number"] != staff.json()["number"]
+    assert anonymous.json()["status_url"] != staff.json()["status_url"]
+    assert Order.objects.count() == 2
+    assert place(staff_api, ("HOODIE-SE", 1), key="checkout-1").json() == staff.json()
+    assert place(api, ("HOODIE-SE", 1), key="checkout-1").json() == anonymous.json()
+    assert Order.objects.count() == 2
+    assert sorted(
+        IdempotencyKey.objects.values_list("user__username", "order__number"), key=str
+    ) == sorted([("boss", staff.json()["number"]), (None, anonymous.json()["number"])], key=str)
+
+
+def test_each_staff_user_has_a_key_space_of_their_own(api, hoodie_in_stock):
+    # given
+    users = [StaffFactory(username="ana"), StaffFactory(username="budi")]
+    first, second = (token_client(user) for user in users)
+
+    # when
+    placed = [place(client, ("HOODIE-SE", 1), key="restock-7") for client in (first, second)]
+    # another body under the same key is a conflict only for the caller who used the key
+    conflict = place(first, ("HOODIE-SE", 2), key="restock-7")
+    replayed = place(second, ("HOODIE-SE", 1), key="restock-7")
+
+    # then
+    assert [response.status_code for response in placed] == [201, 201]
+    assert placed[0].json()["number"] != placed[1].json()["number"]
+    assert error_of(conflict) == (409, "idempotency_conflict")
+    assert replayed.headers["Idempotent-Replayed"] == "true"
+    assert replayed.json() == placed[1].json()
+    assert sorted(IdempotencyKey.objects.values_list("user__username", "order__number")) == [
+        ("ana", placed[0].json()["number"]),
+        ("budi", placed[1].json()["number"]),
+    ]
+
+
 @pytest.mark.parametrize("key", ["", "x" * 256, "has space", "tab\there", "ключ"])
 def test_a_malformed_key_is_refused(api, hoodie, key):
     response = place(api, ("HOODIE-SE", 1), key=key)
@@ -226,6 +273,36 @@ def test_concurrent_retries_with_one_key_place_one_order(default_warehouse):
     assert Product.objects.get().stocks.get().allocated == 1
 
 
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_retries_of_one_staff_users_key_place_one_order(default_warehouse):
+    product = ProductFactory(sku="HOODIE-SE", lead_time_days=14)
+    stock_receive(product=product, quantity=1)
+    staff = StaffFactory(username="ana")
+    barrier = threading.Barrier(4)
+    results = []
+
+    def checkout(client):
+        try:
+            barrier.wait()
+            response = place(client, ("HOODIE-SE", 1), key="double-click")
+            results.append((response.status_code, response.json()["number"]))
+        finally:
+            connection.close()
+
+    clients = [token_client(staff) for _ in range(4)]
+    threads = [threading.Thread(target=checkout, args=(client,)) for client in clients]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    order = Order.objects.get()
+    assert results == [(201, order.number)] * 4
+    assert list(IdempotencyKey.objects.values_list("user__username", "order_id")) == [
+        ("ana", order.pk)
+    ]
+
+
 # Reading -------------------------------------------------------------------------------------
 
 
@@ -237,6 +314,37 @@ def test_the_customer_reads_the_order_with_its_token(api, hoodie_in_stock):
 
     assert response.status_code == 200
     assert response.json() == placed
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("get", "/api/v1/orders/{number}"), ("post", "/api/v1/orders/{number}/lines/{line}/cancel")],
+)
+def test_a_wrong_token_runs_exactly_the_queries_of_an_unknown_order(
+    api, hoodie_in_stock, method, path
+):
+    # given
+    place(api, ("HOODIE-SE", 5))
+    order = Order.objects.get()
+    line = order.lines.get()
+    before = snapshot()
+
+    # when
+    with CaptureQueriesContext(connection) as unknown:
+        unknown_answer = getattr(api, method)(
+            path.format(number="BO-ZZZZ-ZZZZ", line=line.pk) + f"?token={order.token}"
+        )
+    with CaptureQueriesContext(connection) as wrong:
+        wrong_answer = getattr(api, method)(
+            path.format(number=order.number, line=line.pk) + "?token=" + "A" * len(order.token)
+        )
+
+    # then
+    assert error_of(unknown_answer) == error_of(wrong_answer) == (404, "not_found")
+    assert unknown_answer.json() == wrong_answer.json()
+    assert len(unknown.captured_queries) == len(wrong.captured_queries) == 1
+    assert sql_shapes(unknown) == sql_shapes(wrong)
+    assert snapshot() == before
 
 
 def test_staff_read_any_order(api, staff_api, hoodie_in_stock):

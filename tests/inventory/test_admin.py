@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from inventory import catalogue
+from inventory.checks import SKU_RULE
 from inventory.models import Allocation, Product, Stock, StockMovement, Warehouse
 from inventory.selectors import eta_rule, stock_drift
 from inventory.stock import stock_receive
@@ -333,13 +334,15 @@ def test_adding_a_product_goes_through_the_catalogue_service(admin_client, hoodi
 
     # when
     spaced = admin_client.post(url, admin_product_form(new, sku="CAP 01"))
+    slashed = admin_client.post(url, admin_product_form(new, sku="../../etc/passwd"))
     taken = admin_client.post(url, admin_product_form(new, sku="HOODIE-SE"))
     unrefused = snapshot(), list(Product.objects.values_list("sku", flat=True))
     added = admin_client.post(url, admin_product_form(new))
 
     # then
-    assert (spaced.status_code, taken.status_code) == (200, 200)
-    assert spaced.context["adminform"].form.errors == {"sku": ["A SKU has no spaces."]}
+    assert (spaced.status_code, slashed.status_code, taken.status_code) == (200, 200, 200)
+    assert spaced.context["adminform"].form.errors == {"sku": [SKU_RULE]}
+    assert slashed.context["adminform"].form.errors == {"sku": [SKU_RULE]}
     assert taken.context["adminform"].form.errors == {
         "sku": ["A product with SKU HOODIE-SE already exists."]
     }

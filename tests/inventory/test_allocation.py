@@ -21,6 +21,7 @@ from inventory.allocation import (
     fill_backorders,
     plan_order,
     release_allocations,
+    unpromised_units,
 )
 
 TODAY = date(2025, 6, 1)
@@ -245,6 +246,33 @@ def test_a_deny_order_is_refused_when_older_backorders_claim_the_stock():
     assert plan == OrderPlan(
         refusals=(Refusal(0, HOODIE, RefusalCode.OUT_OF_STOCK, "Out of stock."),)
     )
+
+
+# --- unpromised_units: free stock no one is promised --------------------------------------
+
+
+def test_unpromised_units_are_free_stock_over_all_warehouses_of_the_product():
+    supply = [
+        Supply(10, HOODIE, priority=1, free=3),
+        Supply(11, HOODIE, priority=9, free=2),
+        Supply(12, MUG, priority=5, free=40),
+    ]
+
+    assert unpromised_units(backorderable(), supply) == 5
+
+
+def test_waiting_backorders_and_preorders_hold_their_units_first():
+    supply = [Supply(10, HOODIE, priority=1, free=3), Supply(11, HOODIE, priority=9, free=2)]
+
+    assert [unpromised_units(preorder(backordered=b), supply) for b in (0, 2, 5)] == [5, 3, 0]
+
+
+def test_unpromised_units_are_never_negative():
+    supply = [Supply(10, HOODIE, priority=1, free=1), Supply(11, HOODIE, priority=2, free=-2)]
+
+    assert unpromised_units(deny(backordered=4), supply) == 0
+    assert unpromised_units(deny(), supply) == 1
+    assert unpromised_units(deny(), []) == 0
 
 
 # --- plan_order: backorder_limit ----------------------------------------------------------
@@ -928,6 +956,19 @@ def test_property_an_accepted_plan_honours_every_rule(rules, supply, lines):
         product_free = sum(max(s.free, 0) for s in supply if s.product_id == product_id)
         available = 0 if preordering(product) else max(product_free - product.backordered, 0)
         assert allocated[product_id] == min(units, available)
+
+
+@settings(deadline=None)
+@given(rules=all_rules, supply=supplies(), lines=baskets)
+def test_property_a_new_order_takes_from_stock_at_most_the_unpromised_units(rules, supply, lines):
+    plan = plan_order(lines, rules, supply, TODAY)
+
+    for product_id, product in rules.items():
+        unpromised = unpromised_units(product, supply)
+        product_free = sum(max(s.free, 0) for s in supply if s.product_id == product_id)
+        assert unpromised == max(product_free - product.backordered, 0)
+        taken = sum(p.allocated for p in plan.lines if p.product_id == product_id)
+        assert taken <= unpromised
 
 
 @settings(deadline=None)

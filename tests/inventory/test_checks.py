@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 
 import pytest
@@ -9,6 +10,8 @@ import pytest
 from inventory.checks import (
     MAX_PRIORITY,
     MAX_QUANTITY,
+    SKU_PATTERN,
+    SKU_RULE,
     check_count,
     check_day,
     check_email,
@@ -16,6 +19,7 @@ from inventory.checks import (
     check_locale,
     check_priority,
     check_quantity,
+    check_sku,
     check_text,
     is_code,
     storable_text,
@@ -215,3 +219,62 @@ def test_a_code_is_up_to_32_letters_digits_dashes_and_underscores():
         False,
         False,
     ]
+
+
+# check_sku ------------------------------------------------------------------------------------
+
+GOOD_SKUS = ["HOODIE-SE", "a", "a.b", "v1.2_final-3", "...", ".hidden", "-", "x" * 64]
+BAD_SKUS = [
+    "a/b",
+    "../../etc/passwd",
+    "/",
+    ".",
+    "..",
+    "",
+    "x" * 65,
+    "a b",
+    " a",
+    "a\n",
+    "a\tb",
+    "a\x00",
+    "é",
+    "ＡＢＣ",
+    "a\\b",
+    "a?b",
+    "a#b",
+    "a%2Fb",
+    "a+b",
+    "a:b",
+    None,
+    7,
+    ["a"],
+]
+
+
+@pytest.mark.parametrize("sku", GOOD_SKUS)
+def test_a_sku_is_1_to_64_letters_digits_dashes_underscores_and_dots(sku):
+    assert check_sku(sku) == sku
+
+
+@pytest.mark.parametrize("sku", BAD_SKUS)
+def test_anything_else_is_refused_naming_the_rule(sku):
+    assert refusal(check_sku, sku) == (SKU_RULE, {"sku": SKU_RULE})
+
+
+def test_the_rule_is_worded_for_people():
+    assert SKU_RULE == (
+        "A SKU is 1 to 64 characters: letters, digits, '-', '_' and '.', but not '.' or '..'."
+    )
+
+
+def test_the_refusal_names_the_field_checked():
+    assert refusal(check_sku, "a/b", field="lines[0].sku") == (SKU_RULE, {"lines[0].sku": SKU_RULE})
+
+
+@pytest.mark.parametrize(
+    ("sku", "accepted"),
+    [(s, True) for s in GOOD_SKUS] + [(s, False) for s in BAD_SKUS if isinstance(s, str)],
+)
+def test_the_schemas_pattern_is_the_same_rule(sku, accepted):
+    # JSON Schema patterns are ECMA-262: "$" is the very end, as "\Z" is in Python.
+    assert (re.search(SKU_PATTERN.replace("$", "\\Z"), sku) is not None) is accepted

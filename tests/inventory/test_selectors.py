@@ -130,9 +130,21 @@ def test_quote_available_counts_stock_and_room_under_the_caps(hoodie):
     hoodie.refresh_from_db()
     assert availability_quote(product=hoodie, quantity=1).available == 2
 
+    # With no cap of its own, the shop's limit per line is the most one order may take.
     Product.objects.filter(pk=hoodie.pk).update(backorder_limit=None, max_per_order=None)
     hoodie.refresh_from_db()
-    assert availability_quote(product=hoodie, quantity=1).available is None
+    assert availability_quote(product=hoodie, quantity=1).available == 100
+
+
+def test_the_shops_limit_per_line_caps_every_quote(hoodie, settings):
+    settings.BACKORDER_MAX_LINE_QUANTITY = 4
+    stock_receive(product=hoodie, quantity=10)
+
+    within, over = (availability_quote(product=hoodie, quantity=n) for n in (4, 5))
+
+    assert (within.status, within.available, within.from_stock) == ("in_stock", 4, 4)
+    assert (over.status, over.available, over.code) == ("unavailable", 4, "max_per_order")
+    assert over.message == "At most 4 per order."
 
 
 def test_reliability_reports_average_spread_and_on_time_deliveries(hoodie, default_warehouse):

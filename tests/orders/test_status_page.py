@@ -6,7 +6,9 @@ import re
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from inventory.purchasing import (
@@ -20,7 +22,9 @@ from orders.models import EtaChange, Order, OrderEvent, OrderLine
 from orders.queue import product_refresh
 from orders.services import LineRequest, order_line_cancel, order_place, shipment_create
 from tests.factories import ProductFactory, SupplierFactory
+from tests.helpers import sql_shapes
 from tests.pages import page_text
+from tests.state import snapshot
 
 pytestmark = pytest.mark.django_db
 Kind = Notification.Kind
@@ -175,6 +179,41 @@ def test_a_wrong_token_is_the_same_404_as_an_unknown_order(client, mixed_order, 
     assert response.status_code == 404
     assert response.content == unknown.content
     assert mixed_order.lines.get(pk=line.pk).cancelled == 0
+
+
+@pytest.mark.parametrize(
+    ("method", "page"),
+    [
+        ("get", ""),
+        ("post", "shipping/"),
+        ("post", "lines/{line}/cancel/"),
+        ("get", "delays/1/lines/{line}/"),
+    ],
+)
+def test_a_wrong_token_runs_exactly_the_queries_of_an_unknown_order(
+    client, mixed_order, method, page
+):
+    # given
+    line = mixed_order.lines.first()
+    wrong_token = "A" * len(mixed_order.token)
+    before = snapshot()
+
+    # when
+    with CaptureQueriesContext(connection) as unknown:
+        unknown_answer = getattr(client, method)(
+            f"/orders/BO-ZZZZ-ZZZZ/{mixed_order.token}/{page.format(line=line.pk)}"
+        )
+    with CaptureQueriesContext(connection) as wrong:
+        wrong_answer = getattr(client, method)(
+            f"/orders/{mixed_order.number}/{wrong_token}/{page.format(line=line.pk)}"
+        )
+
+    # then
+    assert unknown_answer.status_code == wrong_answer.status_code == 404
+    assert unknown_answer.content == wrong_answer.content
+    assert len(unknown.captured_queries) == len(wrong.captured_queries)
+    assert sql_shapes(unknown) == sql_shapes(wrong)
+    assert snapshot() == before
 
 
 def test_the_customer_cancels_backordered_units(client, mixed_order):
