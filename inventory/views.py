@@ -7,20 +7,27 @@ from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST, require_safe
 
-from inventory.checks import storable_text
+from inventory.checks import max_line_quantity, storable_text
 from inventory.exceptions import AlertNotNeeded
 from inventory.models import Product
 from inventory.selectors import availability_quotes
 from notifications.alerts import stock_alert_subscribe
 from orders.cart import Cart, CartRow, ready_date, refusal_message
-from orders.forms import AlertForm, QuantityForm
+from orders.forms import AlertForm, QuantityForm, line_limit_message
 
 # The products this browser asked to hear about: their pages say so instead of asking again.
 ALERTS_SESSION_KEY = "stock_alerts"
+
+
+def product_path(sku: str, view: str = "product") -> str:
+    """The path of a product's page (or of its `product-alert` form). Every SKU is one path
+    segment a browser keeps as it is (`inventory.checks.SKU_RULE`)."""
+    return reverse(view, args=[sku])
 
 
 def _product(sku: str) -> Product:
@@ -56,6 +63,7 @@ def catalogue(request: HttpRequest) -> HttpResponse:
     items = [
         {
             "product": product,
+            "url": product_path(product.sku),
             "quote": quote,
             "alert": alert_offered(product, quote.status, quote.code),
         }
@@ -83,9 +91,15 @@ def product_page(
         "inventory/product.html",
         {
             "product": product,
+            "product_url": product_path(product.sku),
+            "alert_url": product_path(product.sku, "product-alert"),
+            "limit": line_limit_message(max_line_quantity(product.max_per_order))
+            if product.max_per_order
+            else "",
             "quote": quote,
             "badge": one,
-            "form": form or QuantityForm(initial={"quantity": quantity}),
+            "form": form
+            or QuantityForm(initial={"quantity": quantity}, max_per_order=product.max_per_order),
             "alert": alert_offered(product, one.status, one.code),
             "alert_form": alert_form or AlertForm(),
             "in_cart": in_cart,
@@ -103,7 +117,7 @@ def product_detail(request: HttpRequest, sku: str) -> HttpResponse:
     """The product, its badge, and the quote for the quantity asked (`?quantity=`)."""
     product = _product(sku)
     if "quantity" in request.GET:
-        form = QuantityForm(request.GET)
+        form = QuantityForm(request.GET, max_per_order=product.max_per_order)
         if not form.is_valid():
             return product_page(request, product, form=form, status=400)
         return product_page(request, product, quantity=form.cleaned_data["quantity"], form=form)
@@ -132,4 +146,4 @@ def stock_alert(request: HttpRequest, sku: str) -> HttpResponse:
             _("Thank you. We will email %(email)s once %(product)s is back in stock.")
             % {"email": form.cleaned_data["email"], "product": product.name},
         )
-    return redirect("product", sku=product.sku)
+    return redirect(product_path(product.sku))

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.encoding import punycode
 from django.utils.translation import gettext as _
@@ -277,6 +278,6 @@ def _alert_email(row: Notification) -> tuple[str, dict[str, Any]]:
     context = {
         "product": product,
         "name": "",
-        "product_url": f"{settings.SITE_URL}/products/{product.sku}/",
+        "product_url": settings.SITE_URL + reverse("product", args=[product.sku]),
     }
     return _("Back in stock: %(product)s") % {"product": product.name}, context

@@ -19,9 +19,10 @@ from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from inventory.checks import MAX_ORDER_LINES, MAX_QUANTITY, storable_text
+from inventory.checks import MAX_ORDER_LINES, MAX_QUANTITY, max_line_quantity, storable_text
 from inventory.models import Product
 from inventory.selectors import Quote, availability_quotes
+from orders.forms import line_limit_message
 from orders.templatetags.shop import when
 
 SESSION_KEY = "cart"
@@ -175,9 +176,7 @@ def refusal_message(row: CartRow) -> str:
             )
         return _("Not released yet.")
     if quote.code == "max_per_order":
-        return ngettext(
-            "At most %(count)d per order.", "At most %(count)d per order.", available or 0
-        ) % {"count": available or 0}
+        return line_limit_message(max_line_quantity(product.max_per_order))
     if not available:
         if quote.code == "backorder_limit":
             return _("Sold out, and our backorder list for it is full for now.")

@@ -6,8 +6,9 @@ from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
-from inventory.checks import MAX_QUANTITY
+from inventory.checks import MAX_QUANTITY, max_line_quantity
 
 if TYPE_CHECKING:
     from django_stubs_ext import StrOrPromise
@@ -22,15 +23,37 @@ def _together(value: str) -> bool:
     return value == "1"
 
 
-def units(label: StrOrPromise, *, min_value: int = 1, **options: Any) -> forms.IntegerField:
-    """A whole number of units, as the services accept them, typed on a phone's keypad."""
+def units(
+    label: StrOrPromise,
+    *,
+    min_value: int = 1,
+    max_value: int | None = MAX_QUANTITY,
+    too_few: StrOrPromise,
+    **options: Any,
+) -> forms.IntegerField:
+    """A whole number of units, as the services accept them, typed on a phone's keypad;
+    `too_few` says what a number under `min_value` should have been."""
     return forms.IntegerField(
         label=label,
         min_value=min_value,
-        max_value=MAX_QUANTITY,
+        max_value=max_value,
         widget=forms.NumberInput(attrs={"inputmode": "numeric", "size": 4}),
+        error_messages={
+            "required": _("Enter a number."),
+            "invalid": _("Enter a whole number, like 2."),
+            "min_value": too_few,
+        },
         **options,
     )
+
+
+def line_limit_message(limit: int) -> str:
+    """What the shop says of a quantity over `max_line_quantity`."""
+    return ngettext(
+        "At most %(count)d per item in one order.",
+        "At most %(count)d per item in one order.",
+        limit,
+    ) % {"count": limit}
 
 
 class Form(forms.Form):
@@ -41,15 +64,40 @@ class Form(forms.Form):
         super().__init__(*args, **kwargs)
 
 
-class QuantityForm(Form):
-    quantity = units(_("Quantity"), initial=1)
+class LineQuantityForm(Form):
+    """A quantity of one product for an order: at most `max_line_quantity` of it (the
+    product's `max_per_order` within the shop's limit), said as the services would refuse it."""
+
+    quantity: forms.IntegerField
+
+    def __init__(self, *args: Any, max_per_order: int | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.limit = max_line_quantity(max_per_order)
+        self.fields["quantity"].widget.attrs["max"] = self.limit
+
+    def clean_quantity(self) -> int:
+        quantity: int = self.cleaned_data["quantity"]
+        if quantity > self.limit:
+            raise forms.ValidationError(line_limit_message(self.limit), code="max_value")
+        return quantity
 
 
-class CartLineForm(Form):
+class QuantityForm(LineQuantityForm):
+    quantity = units(
+        _("Quantity"), initial=1, max_value=None, too_few=_("Enter a quantity of 1 or more.")
+    )
+
+
+class CartLineForm(LineQuantityForm):
     """A new quantity for a cart line; 0 removes it."""
 
     sku = forms.CharField(max_length=64, widget=forms.HiddenInput)
-    quantity = units(_("Quantity"), min_value=0)
+    quantity = units(
+        _("Quantity"),
+        min_value=0,
+        max_value=None,
+        too_few=_("Enter 0 or more: 0 takes the item out of your cart."),
+    )
 
 
 class CheckoutForm(Form):
@@ -106,7 +154,7 @@ class CheckoutForm(Form):
 
 
 class CancelForm(Form):
-    quantity = units(_("Units to cancel"))
+    quantity = units(_("Units to cancel"), too_few=_("Enter at least 1 unit to cancel."))
 
 
 class ShippingChoiceForm(Form):

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -27,7 +28,7 @@ from inventory.checks import storable_text
 from inventory.exceptions import BackorderError, NotCancellable, OrderRefused
 from inventory.models import Product
 from inventory.selectors import availability_quotes
-from inventory.views import customer_locale, product_page
+from inventory.views import customer_locale, product_page, product_path
 from orders import selectors, services
 from orders.cart import Cart, CartRow, CartView, cart_view, refusal_message
 from orders.forms import (
@@ -50,15 +51,24 @@ def _cart_page(
     template: str = "orders/cart.html",
     status: int = 200,
     view: CartView | None = None,
+    refused_form: CartLineForm | None = None,
     **context: Any,
 ) -> HttpResponse:
+    """The cart or checkout page; `refused_form` is a quantity the cart refused, shown with
+    its error on its own line."""
     view = view or cart_view(cart)
-    refusals = {row.product.sku: refusal_message(row) for row in view.rows}
+    refused_sku = refused_form.data.get("sku") if refused_form is not None else None
     rows = [
         {
             "row": row,
-            "form": CartLineForm(initial={"sku": row.product.sku, "quantity": row.quantity}),
-            "refusal": refusals[row.product.sku],
+            "url": product_path(row.product.sku),
+            "form": refused_form
+            if row.product.sku == refused_sku
+            else CartLineForm(
+                initial={"sku": row.product.sku, "quantity": row.quantity},
+                max_per_order=row.product.max_per_order,
+            ),
+            "refusal": refusal_message(row),
         }
         for row in view.rows
     ]
@@ -79,13 +89,20 @@ def cart(request: HttpRequest) -> HttpResponse:
     """The cart, quoted now. A POST sets one line's quantity (0 removes it)."""
     basket = Cart(request.session)
     if request.method == "POST":
-        form = CartLineForm(request.POST)
-        if not form.is_valid() or form.cleaned_data["sku"] not in basket.items:
-            error = _("Enter a whole number of at least 0 for the quantity.")
-            if form.is_valid():
-                error = _("That item is not in your cart.")
-            return _cart_page(request, basket, status=400, error=error)
-        sku, quantity = form.cleaned_data["sku"], form.cleaned_data["quantity"]
+        sku = request.POST.get("sku", "")
+        product = (
+            Product.objects.filter(sku=sku).first()
+            if storable_text(sku) and sku in basket.items
+            else None
+        )
+        if product is None:
+            return _cart_page(
+                request, basket, status=400, error=_("That item is not in your cart.")
+            )
+        form = CartLineForm(request.POST, max_per_order=product.max_per_order)
+        if not form.is_valid():
+            return _cart_page(request, basket, status=400, refused_form=form)
+        quantity = form.cleaned_data["quantity"]
         basket.set(sku, quantity)
         if quantity == 0:
             messages.success(request, _("Removed from your cart."))
@@ -97,16 +114,19 @@ def cart(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 def cart_add(request: HttpRequest) -> HttpResponse:
-    """Add units of a product, if the shop can take the new total; otherwise the product
-    page explains why, and the cart is left as it was."""
+    """The product page's form: add the quantity typed, if the shop can take the new total
+    (otherwise the product page explains why, and the cart is left as it was); or, with its
+    "check" button, show when that quantity would ship, adding nothing."""
     sku = request.POST.get("sku", "")
     product = Product.objects.filter(sku=sku).first() if storable_text(sku) else None
     if product is None:
         messages.error(request, _("That product is no longer sold."))
         return redirect("catalogue")
-    form = QuantityForm(request.POST)
+    form = QuantityForm(request.POST, max_per_order=product.max_per_order)
     if not form.is_valid():
         return product_page(request, product, form=form, status=400)
+    if "check" in request.POST:
+        return redirect(f"{product_path(product.sku)}?quantity={form.cleaned_data['quantity']}")
     basket = Cart(request.session)
     if not basket.can_add(product.sku):
         return product_page(
@@ -265,12 +285,16 @@ def _status_page(
     request: HttpRequest, order: Order, *, status: int = 200, **context: Any
 ) -> HttpResponse:
     page = selectors.order_page(order)
+    lines = [view.line for view in page.lines]
     return render(
         request,
         "orders/status.html",
         {
             "order": order,
             "page": page,
+            # Why some units have no cancel form: only while some have one and others not.
+            "cancel_note": any(line.backordered for line in lines)
+            and any(line.allocated or line.shipped for line in lines),
             "shipping_form": ShippingChoiceForm(
                 initial={"ship_complete": "1" if order.ship_complete else "0"}
             ),
@@ -294,34 +318,21 @@ def order_line_cancel(request: HttpRequest, order: Order, line_id: int) -> HttpR
     if line is None:
         return _status_page(request, order, status=404, error=_("That item is not in this order."))
     form = CancelForm(request.POST)
+    if form.has_error("quantity", "max_value"):
+        return _not_cancellable(request, order, line)
     if not form.is_valid():
         return _status_page(
             request,
             order,
             status=400,
-            error=_("Enter how many units to cancel, as a whole number."),
+            error=form.errors["quantity"][0],
             error_line=line.pk,
         )
     quantity = form.cleaned_data["quantity"]
     try:
         services.order_line_cancel(line_id=line.pk, quantity=quantity, by_customer=True)
     except NotCancellable:
-        # The service decides under the lock; say what is left in the customer's words.
-        left = OrderLine.objects.filter(pk=line.pk).values_list("backordered", flat=True).get()
-        return _status_page(
-            request,
-            order,
-            status=NotCancellable.status,
-            error=ngettext(
-                "Only %(count)d unit of %(product)s can still be cancelled: the rest is in stock"
-                " for you or on its way.",
-                "Only %(count)d units of %(product)s can still be cancelled: the rest is in"
-                " stock for you or on its way.",
-                left,
-            )
-            % {"count": left, "product": line.product.name},
-            error_line=line.pk,
-        )
+        return _not_cancellable(request, order, line)
     except BackorderError as refused:
         return _status_page(request, order, status=refused.status, error=refused.message)
     return _done(
@@ -333,6 +344,31 @@ def order_line_cancel(request: HttpRequest, order: Order, line_id: int) -> HttpR
             quantity,
         )
         % {"count": quantity, "product": line.product.name},
+    )
+
+
+def _not_cancellable(request: HttpRequest, order: Order, line: OrderLine) -> HttpResponse:
+    """More units asked than the customer may cancel: say how many they may, as it stands now.
+
+    The service decides under the lock; customers may cancel only units still waiting for stock
+    (backordered or pre-ordered), never units in stock for them, shipped or cancelled.
+    """
+    left = OrderLine.objects.filter(pk=line.pk).values_list("backordered", flat=True).get()
+    if left:
+        error = ngettext(
+            "You can cancel at most %(count)d of %(product)s: only units still waiting for"
+            " stock can be cancelled here.",
+            "You can cancel at most %(count)d of %(product)s: only units still waiting for"
+            " stock can be cancelled here.",
+            left,
+        ) % {"count": left, "product": line.product.name}
+    else:
+        error = _(
+            "Nothing of %(product)s can be cancelled here: only units still waiting for stock"
+            " can be, and none of it is waiting."
+        ) % {"product": line.product.name}
+    return _status_page(
+        request, order, status=NotCancellable.status, error=error, error_line=line.pk
     )
 
 
@@ -365,11 +401,23 @@ def order_shipping(request: HttpRequest, order: Order) -> HttpResponse:
 @require_POST
 @customer_page
 def order_language(request: HttpRequest, order: Order) -> HttpResponse:
-    """The language of this order's pages and emails."""
+    """The language of this order's pages and emails, and of the rest of this visit."""
     form = LanguageForm(request.POST)
     if not form.is_valid():
         return _status_page(request, order, status=400, error=_("Choose English or Indonesian."))
     order = services.order_locale_set(order_id=order.pk, locale=form.cleaned_data["locale"])
     with translation.override(order.locale):
         messages.success(request, _("This order's pages and emails are now in English."))
-    return redirect(order.get_absolute_url())
+    response = redirect(order.get_absolute_url())
+    # The rest of the visit speaks it too, as the header's switcher (`set_language`) does.
+    response.set_cookie(
+        settings.LANGUAGE_COOKIE_NAME,
+        order.locale,
+        max_age=settings.LANGUAGE_COOKIE_AGE,
+        path=settings.LANGUAGE_COOKIE_PATH,
+        domain=settings.LANGUAGE_COOKIE_DOMAIN,
+        secure=settings.LANGUAGE_COOKIE_SECURE,
+        httponly=settings.LANGUAGE_COOKIE_HTTPONLY,
+        samesite=settings.LANGUAGE_COOKIE_SAMESITE,
+    )
+    return response

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -120,21 +121,73 @@ def test_the_catalogue_in_indonesian_formats_prices_and_dates(client, shelf):
 def test_the_product_page_quotes_the_quantity_asked(client, shelf):
     # given: three tees in stock
     # when
-    text = page_text(client.get("/products/TEE/?quantity=5"))
+    response = client.get("/products/TEE/?quantity=5")
+    text, html = page_text(response), response.content.decode()
 
-    # then
+    # then: the one form adds what it quotes, and says no number it does not know
     assert "3 in stock: ship" in text
     assert "2 backordered: ship by" in text
-    assert "Add 5 to cart" in text
+    assert "Quantity Add to cart Check when it ships" in text
+    assert 'name="quantity" value="5"' in html
 
 
-@pytest.mark.parametrize("quantity", ["0", "-2", "x", "1000001"])
-def test_a_bad_quantity_on_the_product_page_is_a_400(client, shelf, quantity):
+def test_the_product_page_has_one_quantity_and_its_button_adds_what_is_typed(client, shelf):
+    # given: the page's one form
+    html = client.get("/products/TEE/").content.decode()
+    form = re.search(r'<form method="post" action="/cart/add/".*?</form>', html, re.S).group(0)
+    assert html.count('name="quantity"') == form.count('name="quantity"') == 1
+    assert '<button class="button primary" type="submit">Add to cart</button>' in form
+    assert re.search(r"Add \d+ to cart", html) is None
+
+    # when: the shopper types 2 and presses "Add to cart"
+    response = client.post("/cart/add/", {"sku": "TEE", "quantity": "2"}, follow=True)
+
+    # then
+    assert response.redirect_chain == [("/cart/", 302)]
+    assert client.session["cart"] == {"TEE": 2}
+    assert "Added 2 of Logo Tee to your cart." in page_text(response)
+
+
+def test_check_when_it_ships_quotes_the_quantity_typed_and_adds_nothing(client, shelf):
+    # when: the same form's other button
+    response = client.post("/cart/add/", {"sku": "TEE", "quantity": "2", "check": "1"}, follow=True)
+
+    # then: the quote for 2, the 2 kept in the field, nothing in the cart
+    assert response.redirect_chain == [("/products/TEE/?quantity=2", 302)]
+    assert f"All 2 are in stock: they ship {day(0)}." in response.content.decode()
+    assert 'name="quantity" value="2"' in response.content.decode()
+    assert "cart" not in client.session
+
+
+def test_check_when_it_ships_with_a_bad_quantity_says_why(client, shelf):
+    response = client.post("/cart/add/", {"sku": "TEE", "quantity": "0", "check": "1"})
+
+    assert response.status_code == 400
+    assert "Enter a quantity of 1 or more." in page_text(response)
+    assert "cart" not in client.session
+
+
+@pytest.mark.parametrize(
+    ("quantity", "error"),
+    [
+        ("0", "Enter a quantity of 1 or more."),
+        ("-2", "Enter a quantity of 1 or more."),
+        ("x", "Enter a whole number, like 2."),
+        ("101", "At most 100 per item in one order."),
+        ("1000001", "At most 100 per item in one order."),
+        ("9" * 5000, "Enter a whole number, like 2."),
+    ],
+)
+def test_a_bad_quantity_on_the_product_page_is_a_400(client, shelf, quantity, error):
     response = client.get(f"/products/TEE/?quantity={quantity}")
 
     assert response.status_code == 400
-    assert 'class="errorlist"' in response.content.decode()
-    assert "to cart" not in page_text(response)
+    html = response.content.decode()
+    assert f'<ul class="errorlist" id="id_quantity_error" role="alert"><li>{error}</li></ul>' in (
+        html
+    )
+    assert 'aria-describedby="id_quantity_error"' in html
+    assert 'id="quote"' not in html
 
 
 def test_an_unknown_product_is_a_404(client, shelf):

@@ -241,8 +241,144 @@ def test_max_per_order_is_explained(client, hoodie):
 
     response = add(client, hoodie.sku, 3)
 
+    assert response.status_code == 400
+    assert "Check when it ships At most 2 per item in one order." in page_text(response)
+    assert "cart" not in client.session
+
+
+def test_max_per_order_counts_what_is_in_the_cart(client, hoodie):
+    # given
+    Product.objects.filter(pk=hoodie.pk).update(max_per_order=2)
+    add(client, hoodie.sku, 1)
+
+    # when
+    response = add(client, hoodie.sku, 2)
+
+    # then
     assert response.status_code == 422
-    assert "At most 2 per order." in page_text(response)
+    assert "You already have 1 in your cart. At most 2 per item in one order." in (
+        page_text(response)
+    )
+    assert client.session["cart"] == {hoodie.sku: 1}
+
+
+# The shop-wide limit per line (BACKORDER_MAX_LINE_QUANTITY, 100 by default) -----------------
+
+
+@pytest.mark.parametrize("quantity", [101, 999_999, 1_000_001])
+def test_adding_more_than_the_shop_takes_in_one_order_is_a_form_error(client, tee, quantity):
+    response = add(client, "TEE", quantity)
+
+    assert response.status_code == 400
+    assert "Check when it ships At most 100 per item in one order." in page_text(response)
+    assert "cart" not in client.session
+
+
+def test_adding_up_to_past_the_limit_is_refused_and_the_cart_kept(client, hoodie):
+    # given
+    add(client, hoodie.sku, 60)
+
+    # when
+    response = add(client, hoodie.sku, 41)
+
+    # then
+    assert response.status_code == 422
+    assert "You already have 60 in your cart. At most 100 per item in one order." in (
+        page_text(response)
+    )
+    assert client.session["cart"] == {hoodie.sku: 60}
+
+
+def test_the_limit_itself_goes_in_the_cart(client, hoodie):
+    add(client, hoodie.sku, 60)
+
+    response = add(client, hoodie.sku, 40)
+
+    assert response.status_code == 302
+    assert client.session["cart"] == {hoodie.sku: 100}
+
+
+def quantity_error(response) -> str:
+    """The error shown under the cart line's quantity field."""
+    match = re.search(
+        r'aria-invalid="true" aria-describedby="(quantity-\d+-error)">.*?'
+        r'<ul class="errorlist" id="\1" role="alert"><li>([^<]*)</li></ul>',
+        response.content.decode(),
+        re.S,
+    )
+    assert match, "no error under a quantity field"
+    return match.group(2)
+
+
+@pytest.mark.parametrize(
+    ("quantity", "error"),
+    [
+        ("1000001", "At most 100 per item in one order."),
+        ("101", "At most 100 per item in one order."),
+        ("999999", "At most 100 per item in one order."),
+        ("-1", "Enter 0 or more: 0 takes the item out of your cart."),
+        ("1.5", "Enter a whole number, like 2."),
+        ("", "Enter a number."),
+    ],
+)
+def test_a_cart_quantity_the_shop_does_not_take_says_why_and_changes_nothing(
+    client, hoodie, quantity, error
+):
+    # given
+    add(client, hoodie.sku, 2)
+
+    # when
+    response = client.post("/cart/", {"sku": hoodie.sku, "quantity": quantity})
+
+    # then: the error sits under the line's field; the cart is as it was
+    assert response.status_code == 400
+    assert quantity_error(response) == error
+    assert client.session["cart"] == {hoodie.sku: 2}
+    assert "All 2 are backordered" in page_text(response)
+
+
+def test_a_cart_quantity_over_the_products_own_cap_says_that_cap(client, hoodie):
+    # given
+    Product.objects.filter(pk=hoodie.pk).update(max_per_order=3)
+    add(client, hoodie.sku, 2)
+
+    # when
+    response = client.post("/cart/", {"sku": hoodie.sku, "quantity": 4})
+
+    # then
+    assert response.status_code == 400
+    assert quantity_error(response) == "At most 3 per item in one order."
+    assert client.session["cart"] == {hoodie.sku: 2}
+
+
+def test_the_cart_takes_the_limit_itself(client, hoodie):
+    add(client, hoodie.sku, 2)
+
+    response = client.post("/cart/", {"sku": hoodie.sku, "quantity": 100})
+
+    assert response.status_code == 302
+    assert client.session["cart"] == {hoodie.sku: 100}
+
+
+def test_checkout_refuses_a_line_over_the_limit_and_places_nothing(client, hoodie, settings):
+    # given: 5 in the cart, then the shop lowers its limit to 3
+    add(client, hoodie.sku, 5)
+    form = checkout_form(client)
+    settings.BACKORDER_MAX_LINE_QUANTITY = 3
+
+    # when
+    page = client.get("/checkout/")
+    response = client.post("/checkout/", form)
+
+    # then
+    assert "At most 3 per item in one order." in page_text(page)
+    assert "Place order" not in page_text(page)
+    assert response.status_code == 422
+    assert "At most 3 per item in one order." in page_text(response)
+    assert "Some items cannot be ordered as they are: see below." in page_text(response)
+    assert Order.objects.count() == 0
+    assert OrderLine.objects.count() == 0
+    assert client.session["cart"] == {hoodie.sku: 5}
 
 
 @pytest.mark.parametrize("quantity", ["", "0", "-1", "1.5", "many", "1000001"])
