@@ -13,16 +13,19 @@ so a customer gets one email for the run.
 
 Tasks are named, not imported: the services that ask for them sit below the task modules.
 If the broker is unreachable the commit still stands; the first failure ends the sending,
-since every further attempt would wait out the same outage, and the periodic sweeps catch up.
+since every further attempt would wait out the same outage (each waits at most
+`BACKORDER_REDIS_TIMEOUT_SECONDS`: one try, no retry). What was not sent is handed to its
+request's `keep` (product refreshes are kept in the database and sent again by the beat within
+a minute); work with no `keep` is found by a sweep of its own (the outbox's pending rows).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.db import transaction
 
@@ -41,6 +44,8 @@ class Request:
     countdown: float = 0
     # What a failure to queue it says: "{count}" and "{ids}" are filled in.
     failure: str = "Could not queue {task} for {count} id(s)"
+    # Given the ids not queued and `args` when the broker fails, to keep them for a sweep.
+    keep: Callable[[list[int], tuple[str, ...]], None] | None = field(default=None, compare=False)
 
 
 Bag = dict[Request, set[int]]
@@ -113,9 +118,17 @@ def gathered() -> Iterator[None]:
 
 
 def send(bag: Bag) -> None:
-    """Queue each request's ids, in sorted order, in chunks; stop at the first failure."""
+    """Queue each request's ids, in sorted order, in chunks; stop at the first failure and
+    hand what was not queued to each request's `keep`.
+
+    No result is subscribed to or stored: nobody waits for these tasks.
+    """
+    unsent: list[tuple[Request, list[int]]] = []
     for request, id_set in sorted(bag.items()):
         ids = sorted(id_set)
+        if unsent:
+            unsent.append((request, ids))
+            continue
         size = request.chunk or len(ids)
         for start in range(0, len(ids), size):
             try:
@@ -123,9 +136,17 @@ def send(bag: Bag) -> None:
                     request.task,
                     args=(ids[start : start + size], *request.args),
                     countdown=request.countdown or None,
+                    ignore_result=True,
                 )
             except Exception:
                 logger.exception(
                     request.failure.format(task=request.task, count=len(ids) - start, ids=ids)
                 )
-                return
+                unsent.append((request, ids[start:]))
+                break
+    for request, ids in unsent:
+        if request.keep is not None and ids:
+            try:
+                request.keep(ids, request.args)
+            except Exception:
+                logger.exception("Could not keep %s for %s id(s): %s", request.task, len(ids), ids)

@@ -348,3 +348,20 @@ class PurchaseReceipt(models.Model):
 
     def __str__(self) -> str:
         return f"{self.quantity} x {self.line} on {self.received_on}"
+
+
+class UnsentRefresh(models.Model):
+    """A product refresh asked for after a commit that could not be queued (the broker was
+    unreachable). Written and sent again by `inventory.refresh`: the beat does so every
+    minute and deletes the row."""
+
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="+")
+    cause = models.CharField(max_length=24)
+    detail = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["pk"]
+
+    def __str__(self) -> str:
+        return f"Refresh of product {self.product_id} ({self.cause})"

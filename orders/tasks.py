@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from config.batching import gathered
 from config.celery import RETRY_ON_DATABASE_ERRORS
+from inventory.refresh import unsent_refreshes_send
 from notifications.outbox import status_link_notice
 from orders import queue, selectors
 from orders.models import EtaChange, IdempotencyKey, Order
@@ -80,6 +81,14 @@ def reallocate_all_products() -> int:
     causes = selectors.products_to_reallocate(timezone.localdate())
     _refresh_in_chunks(causes)
     return len(causes)
+
+
+@shared_task(**RETRY_ON_DATABASE_ERRORS)
+def refresh_unsent_products() -> int:
+    """Ask again for the product refreshes the broker could not take after their commit (it
+    was down): run by the beat every minute, so they run within a minute of its return rather
+    than at the safety net's next pass."""
+    return unsent_refreshes_send()
 
 
 @shared_task

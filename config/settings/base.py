@@ -100,12 +100,21 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = env("STATIC_ROOT", default=str(VAR_DIR / "staticfiles"))
 
 REDIS_URL = env("REDIS_URL", default="")
+# Seconds one call to Redis (cache, broker or result backend) may take, connecting included,
+# before it counts as failed. Redis hung or gone then costs a request about this much: the
+# throttles count per process, an order commits and its queued work is caught up later.
+BACKORDER_REDIS_TIMEOUT_SECONDS = env.float("BACKORDER_REDIS_TIMEOUT_SECONDS", default=1)
+_REDIS_TIMEOUTS = {
+    "socket_connect_timeout": BACKORDER_REDIS_TIMEOUT_SECONDS,
+    "socket_timeout": BACKORDER_REDIS_TIMEOUT_SECONDS,
+}
 if REDIS_URL:
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "backorder",
+            "OPTIONS": _REDIS_TIMEOUTS,
         }
     }
 else:
@@ -126,9 +135,15 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
 # Celery: Redis when REDIS_URL is set; otherwise kombu's filesystem transport, a broker that
 # needs no server and still works between the web and worker processes.
+# On Redis each broker command waits at most the timeout, and a process that must connect to
+# send tries once (kombu's `max_retries`; a worker's own connection keeps retrying as
+# CELERY_BROKER_CONNECTION_* say, and it waits on its queues by polling, not by blocking on a
+# socket, so the timeout never cuts its waits short).
+_REDIS_BROKER_OPTIONS = {**_REDIS_TIMEOUTS, "max_retries": 0}
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
     CELERY_RESULT_BACKEND = REDIS_URL
+    CELERY_BROKER_TRANSPORT_OPTIONS = _REDIS_BROKER_OPTIONS
 else:
     _broker_dir = VAR_DIR / "broker"
     CELERY_BROKER_URL = "filesystem://localhost/"
@@ -141,9 +156,14 @@ else:
     CELERY_RESULT_BACKEND = None
     for _folder in ("queue", "control"):
         (_broker_dir / _folder).mkdir(parents=True, exist_ok=True)
-# Sending a task subscribes to its result; with Redis down, give up in about a second (the
-# default retries for 20 s) so a request that commits an order answers at once and the
-# beat sweeps catch up.
+# A send is tried once: with the broker hung or gone a retry only doubles the wait, and what
+# was not sent is caught up by the beat sweeps (`config.batching` says how).
+CELERY_TASK_PUBLISH_RETRY = False
+# Sending a task whose result is kept subscribes to that result (`config.batching` keeps
+# none); with Redis down, give up in about a second (the default retries for 20 s) so a
+# request that commits an order answers at once and the beat sweeps catch up.
+CELERY_REDIS_SOCKET_TIMEOUT = BACKORDER_REDIS_TIMEOUT_SECONDS
+CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = BACKORDER_REDIS_TIMEOUT_SECONDS
 CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {
     "retry_policy": {
         "max_retries": 2,
@@ -178,6 +198,12 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-notifications": {
         # Emails whose after-commit task was lost, or whose retry is due, go out from here.
         "task": "notifications.tasks.sweep_notifications",
+        "schedule": 60,
+    },
+    "refresh-unsent-products": {
+        # Product refreshes that could not be queued after their commit (the broker was
+        # down) are kept in the database and sent from here: within a minute of its return.
+        "task": "orders.tasks.refresh_unsent_products",
         "schedule": 60,
     },
     "reallocate-all-products": {

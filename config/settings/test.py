@@ -1,7 +1,7 @@
 """Settings for the test suite: the real PostgreSQL and Redis, never SQLite."""
 
 from .base import *  # noqa: F403
-from .base import _database, env
+from .base import _REDIS_BROKER_OPTIONS, _REDIS_TIMEOUTS, _database, env
 
 DEBUG = False
 SECRET_KEY = "test-only-secret-key-not-for-production-use-0123456789"
@@ -17,11 +17,13 @@ CACHES = {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": "backorder-test",
+        "OPTIONS": _REDIS_TIMEOUTS,
     },
     "throttle": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": "backorder-test-throttle",
+        "OPTIONS": _REDIS_TIMEOUTS,
     },
 }
 # High enough that only the throttling tests, which lower it, ever meet the limit.
@@ -30,7 +32,7 @@ CELERY_BROKER_URL = REDIS_URL
 CELERY_RESULT_BACKEND = REDIS_URL
 CELERY_TASK_IGNORE_RESULT = False
 CELERY_TASK_DEFAULT_QUEUE = env("CELERY_TEST_QUEUE", default="backorder-test")
-CELERY_BROKER_TRANSPORT_OPTIONS = {}
+CELERY_BROKER_TRANSPORT_OPTIONS = _REDIS_BROKER_OPTIONS
 if env("EMAIL_URL", default=""):
     # A worker the tests start, pointed at their SMTP server.
     vars().update(env.email_url("EMAIL_URL"))

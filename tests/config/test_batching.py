@@ -9,9 +9,12 @@ from __future__ import annotations
 import logging
 
 import pytest
+from django.conf import settings
 from django.db import transaction
 
 from config.batching import Request, after_commit, gathered, send
+from config.celery import app
+from tests.outage import finished_within_hang_limit, frozen
 from tests.worker import PrivateRedis, queued
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("empty_queue")]
@@ -125,3 +128,81 @@ def test_a_broker_failure_stops_at_the_first_request_and_logs_its_failure_text(
     assert [r.getMessage() for r in caplog.records if r.name == "config.batching"] == [
         "No tests.alpha for 3 id(s): [1, 2, 3]"
     ]
+
+
+def _keeper(kept: list[tuple[list[int], tuple[str, ...]]]):
+    def keep(ids: list[int], args: tuple[str, ...]) -> None:
+        kept.append((ids, args))
+
+    return keep
+
+
+def test_a_broker_failure_hands_what_was_not_sent_to_each_requests_keep(
+    private_broker: PrivateRedis,
+):
+    # given: two requests that keep what is not sent, and one that leaves it to a sweep
+    kept: list[tuple[list[int], tuple[str, ...]]] = []
+    first = Request("tests.alpha", chunk=2, keep=_keeper(kept))
+    second = Request("tests.beta", args=("po_created", "PO-1"), keep=_keeper(kept))
+    swept = Request("tests.gamma")
+    private_broker.kill()
+
+    # when
+    send({second: {7}, first: {3, 1, 2}, swept: {5}})
+
+    # then: every id of every request with a keep, from the failed chunk on, was kept
+    assert kept == [([1, 2, 3], ()), ([7], ("po_created", "PO-1"))]
+
+
+def test_a_keep_that_fails_is_logged_and_the_next_request_is_still_kept(
+    private_broker: PrivateRedis, caplog: pytest.LogCaptureFixture
+):
+    # given
+    kept: list[tuple[list[int], tuple[str, ...]]] = []
+
+    def broken(ids: list[int], args: tuple[str, ...]) -> None:
+        raise RuntimeError("database gone too")
+
+    first = Request("tests.alpha", keep=broken, failure="No {task}")
+    second = Request("tests.beta", keep=_keeper(kept))
+    private_broker.kill()
+
+    # when
+    with caplog.at_level(logging.ERROR, logger="config.batching"):
+        send({first: {1}, second: {2}})
+
+    # then
+    assert [r.getMessage() for r in caplog.records if r.name == "config.batching"] == [
+        "No tests.alpha",
+        "Could not keep tests.alpha for 1 id(s): [1]",
+    ]
+    assert kept == [([2], ())]
+
+
+def test_a_frozen_broker_fails_the_send_instead_of_hanging_and_keeps_the_ids(
+    private_broker: PrivateRedis,
+):
+    # given: a broker that accepts connections but never answers
+    kept: list[tuple[list[int], tuple[str, ...]]] = []
+    request = Request("tests.alpha", keep=_keeper(kept))
+
+    # when
+    with frozen(private_broker):
+        finished_within_hang_limit(lambda: send({request: {4, 2}}))
+
+    # then
+    assert kept == [([2, 4], ())]
+
+
+def test_what_is_sent_asks_for_no_result(django_capture_on_commit_callbacks):
+    # when
+    with django_capture_on_commit_callbacks(execute=True):
+        after_commit(ALPHA, [1])
+
+    # then: the message tells the worker to store nothing, and nobody subscribed to it
+    with app.connection_for_write() as connection:
+        message = connection.default_channel.basic_get(
+            settings.CELERY_TASK_DEFAULT_QUEUE, no_ack=True
+        )
+    assert message is not None
+    assert (message.headers["task"], message.headers["ignore_result"]) == ("tests.alpha", True)
