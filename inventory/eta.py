@@ -124,26 +124,43 @@ class Timeline:
 
     def walk(self, queue: Sequence[QueuedUnits]) -> Iterator[LineEta]:
         """ETAs of the queue in allocation order, in one pass over queue and supply."""
+        covered = self._covered(line.backordered for line in queue)
+        for line, (eta, where) in zip(queue, covered, strict=True):
+            yield LineEta(line.line_id, eta, where.basis, where.source_id)
+
+    def etas(self, units: Iterable[int]) -> list[date | None]:
+        """`walk`'s ETAs alone, for queue lines given only by their waiting units."""
+        return [eta for eta, _ in self._covered(units)]
+
+    def _covered(self, units: Iterable[int]) -> Iterator[tuple[date | None, Coverage]]:
+        """(ETA, coverage) of each line waiting for `units`, in allocation order.
+
+        The ETA is worked out once per supply slot: every line a slot covers shares it.
+        """
         slots = iter(self._slots)
         slot_end, where = 0, Coverage(self.rule.today, Basis.STOCK)
         position = 0
         previous: date | None = None
-        exhausted = False
-        for line in queue:
-            position += line.backordered
+        eta: date | None = None
+        exhausted, advanced = False, True
+        for backordered in units:
+            position += backordered
             while not exhausted and position > slot_end:
+                advanced = True
                 try:
                     quantity, where = next(slots)
                     slot_end += quantity
                 except StopIteration:
                     exhausted, where = True, self._beyond
-            eta = self.rule.ship_date(where.arrival)
-            # Never earlier than a line ahead: the rule is monotone already, this keeps it so.
-            if previous is not None and eta is not None and eta < previous:
-                eta = previous
-            if eta is not None:
-                previous = eta
-            yield LineEta(line.line_id, eta, where.basis, where.source_id)
+            if advanced:
+                advanced = False
+                eta = self.rule.ship_date(where.arrival)
+                # Never earlier than a line ahead: the rule is monotone already, this keeps it.
+                if previous is not None and eta is not None and eta < previous:
+                    eta = previous
+                if eta is not None:
+                    previous = eta
+            yield eta, where
 
     def quote(self, *, ahead: int, quantity: int) -> LineEta:
         """The ETA of a new line of `quantity` units queued behind `ahead` waiting units.

@@ -21,7 +21,7 @@ from django.utils import timezone
 from config.sql import chunked
 from inventory import selectors as stock_selectors
 from inventory.allocation import Policy, QueuedLine, Supply, fill_backorders
-from inventory.eta import QueuedUnits, Timeline
+from inventory.eta import Timeline
 from inventory.locks import lock_products, lock_stocks
 from inventory.models import Product
 from notifications.outbox import EtaMove
@@ -144,16 +144,18 @@ def _etas_refresh_locked(product: Product, *, cause: str, detail: str, today: da
     queue = selectors.queue_waiting(product_id)
     moved: list[tuple[int, int, date | None, date | None]] = []
     told: dict[int, date | None] = {}
-    etas = timeline.walk([QueuedUnits(pk, units) for pk, _, units, _, _ in queue])
-    for (pk, order_id, _, old, notified), line_eta in zip(queue, etas, strict=True):
-        if line_eta.eta != old:
-            moved.append((pk, order_id, old, line_eta.eta))
+    etas = timeline.etas([units for _, _, units, _, _ in queue])
+    for (pk, order_id, _, old, notified), eta in zip(queue, etas, strict=True):
+        if eta != old:
+            moved.append((pk, order_id, old, eta))
             told[pk] = notified
     # Allocated lines ship after handling; one whose planned date has passed ships today.
     for pk, order_id, old in selectors.allocated_lines_to_date(
         product_id, today=today, ready=rule.ready
     ):
         moved.append((pk, order_id, old, rule.ready if old is None or old > rule.ready else today))
+    if not moved:
+        return 0
 
     by_date: dict[date | None, list[int]] = defaultdict(list)
     for pk, _, _, eta in moved:

@@ -225,3 +225,34 @@ def test_the_queue_tail_quote_matches_the_walk(queue, free, incoming):
 
     ahead = sum(queue[:-1])
     assert timeline.quote(ahead=ahead, quantity=queue[-1]).eta == walked[-1].eta
+
+
+@given(
+    queue=st.lists(st.integers(min_value=0, max_value=20), max_size=30),
+    free=st.integers(min_value=0, max_value=40),
+    incoming=deliveries,
+    lead=st.one_of(st.none(), st.integers(min_value=0, max_value=90)),
+    handling=st.integers(min_value=0, max_value=5),
+    release=st.one_of(st.none(), st.integers(min_value=-10, max_value=40).map(day)),
+)
+def test_the_walk_and_its_etas_alone_are_each_line_covered_in_turn(
+    queue, free, incoming, lead, handling, release
+):
+    rule = EtaRule(today=TODAY, lead_time_days=lead, handling_days=handling, release_date=release)
+    timeline = Timeline(free=free, incoming=incoming, rule=rule)
+    lines = [QueuedUnits(index + 1, units) for index, units in enumerate(queue)]
+    # One line at a time: where its last unit is covered, never earlier than a line ahead.
+    expected, position, latest = [], 0, None
+    for units in queue:
+        position += units
+        where = timeline.coverage(position)
+        eta = rule.ship_date(where.arrival)
+        if eta is not None and latest is not None:
+            eta = max(eta, latest)
+        latest = eta or latest
+        expected.append((eta, where.basis, where.source_id))
+
+    walked = [(e.eta, e.basis, e.source_id) for e in timeline.walk(lines)]
+
+    assert walked == expected
+    assert timeline.etas(queue) == [eta for eta, _, _ in expected]

@@ -15,7 +15,8 @@ from inventory.purchasing import (
     purchase_order_receive,
 )
 from inventory.stock import stock_receive
-from orders.models import EtaChange, OrderEvent, OrderLine
+from notifications.models import Notification
+from orders.models import EtaChange, Order, OrderEvent, OrderLine
 from orders.selectors import products_to_refresh
 from orders.services import (
     LineRequest,
@@ -170,6 +171,45 @@ def test_refreshing_a_long_queue_takes_a_fixed_number_of_queries(default_warehou
         return len(queries)
 
     assert queries_for(120) == queries_for(12)
+
+
+def test_a_queue_longer_than_one_statement_s_id_list_moves_every_line(default_warehouse):
+    """2,500 moved lines (more than one IN list of ids holds): every line, change and notice
+    is there."""
+
+    def queue_of(length: int) -> list[int]:
+        product = ProductFactory(lead_time_days=14)
+        orders = Order.objects.bulk_create(
+            Order(email=f"q{n}@example.com", name="Queue") for n in range(length)
+        )
+        lines = OrderLine.objects.bulk_create(
+            OrderLine(
+                order=order,
+                product=product,
+                quantity=1,
+                backordered=1,
+                status=OrderLine.Status.BACKORDERED,
+                unit_price=1,
+            )
+            for order in orders
+        )
+        purchase(product, length - 1, 3)
+        assert refresh(product, Cause.PO_CREATED, detail="PO") == (0, length)
+        return [line.pk for line in lines]
+
+    line_ids = queue_of(2500)
+
+    stored = OrderLine.objects.filter(pk__in=line_ids).order_by("pk")
+    assert list(stored.values_list("eta", "first_promised_eta", "notified_eta")) == [
+        (in_days(3), in_days(3), in_days(3))
+    ] * 2499 + [(in_days(14), in_days(14), in_days(14))]
+    changes = EtaChange.objects.filter(line_id__in=line_ids).order_by("line_id")
+    assert list(changes.values_list("line_id", "previous", "eta", "cause", "detail")) == [
+        (pk, None, in_days(3), Cause.PO_CREATED, "PO") for pk in line_ids[:-1]
+    ] + [(line_ids[-1], None, in_days(14), Cause.PO_CREATED, "PO")]
+    notices = Notification.objects.filter(order__lines__in=line_ids)
+    assert notices.count() == 2500
+    assert set(notices.values_list("kind", flat=True)) == {Notification.Kind.EARLIER}
 
 
 # --- pre-orders -------------------------------------------------------------------------------
