@@ -12,14 +12,13 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from datetime import date
-from decimal import Decimal
 from typing import Any
 
 from django.db.models import F
 
 from inventory import ledger
 from inventory.allocation import LineFill, LinePlan
-from inventory.models import Stock, StockMovement
+from inventory.models import Product, Stock, StockMovement
 from notifications import outbox
 from orders.lifecycle import line_change
 from orders.models import Order, OrderEvent, OrderLine
@@ -30,7 +29,7 @@ def order_lines_create(
     *,
     order: Order,
     planned: Sequence[LinePlan],
-    prices: Mapping[int, Decimal],
+    products: Mapping[int, Product],
     etas: Sequence[date | None],
     stocks: Mapping[int, Stock],
     events: list[OrderEvent],
@@ -39,17 +38,19 @@ def order_lines_create(
     """Create a placed order's lines with what the plan allocates, backorders or pre-orders.
 
     `etas` is each line's promised ETA; `events` (the order's own, such as "placed") are
-    saved together with one event per line.
+    saved together with one event per line. The lines come back saved, each with its product
+    from `products` (whose price it takes).
     """
     lines: list[OrderLine] = []
     for plan, eta in zip(planned, etas, strict=True):
+        product = products[plan.product_id]
         line = OrderLine(
             order=order,
-            product_id=plan.product_id,
+            product=product,
             quantity=plan.quantity,
             allocated=plan.allocated,
             backordered=plan.backordered,
-            unit_price=prices[plan.product_id],
+            unit_price=product.price,
             status="",
             eta=eta,
         )

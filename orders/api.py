@@ -268,13 +268,14 @@ class OrderListView(APIView):
         key = request.headers.get("Idempotency-Key")
         headers = {}
         if key is None:
-            order = services.order_place(**order_kwargs)
+            order, created = services.order_place(**order_kwargs), True
         else:
             order, created = services.order_place_once(
                 idempotency_key=key, fingerprint=body_fingerprint(request.data), **order_kwargs
             )
             headers["Idempotent-Replayed"] = "false" if created else "true"
-        return Response(order_body(_fresh(order)), status=status.HTTP_201_CREATED, headers=headers)
+        # The order comes with its lines in hand: new, as placed; replayed, as it is now.
+        return Response(order_body(order), status=status.HTTP_201_CREATED, headers=headers)
 
 
 class OrderView(APIView):

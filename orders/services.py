@@ -17,7 +17,8 @@ from dataclasses import asdict, dataclass
 from datetime import date
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import connection, transaction
+from django.db.models import Prefetch
 from django.utils import timezone
 
 from inventory import ledger
@@ -57,6 +58,12 @@ from orders.models import (
 )
 
 _KEY = re.compile(r"[\x21-\x7e]+")
+_KEY_CLAIM = """
+    INSERT INTO orders_idempotencykey (key, user_id, fingerprint, created_at)
+    VALUES (%s, %s, %s, %s)
+    ON CONFLICT DO NOTHING
+    RETURNING id
+"""
 
 
 @dataclass(frozen=True)
@@ -118,7 +125,7 @@ def order_place(
 
     Takes the product locks of every product in the basket (in primary-key order). On a policy
     refusal nothing is written but a `RefusedDemand` row per refused line, and `OrderRefused`
-    is raised.
+    is raised. The order comes back with its lines in hand.
     """
     email, name, locale, products = _validate_order(
         email=email, name=name, locale=locale, lines=lines
@@ -132,33 +139,27 @@ def order_place(
     ordered = list(products.values())
     lead_times = stock_selectors.lead_times(ordered)
     incoming = stock_selectors.incoming_supply(lead_times)
-    try:
-        return _order_place_locked(
-            email=email,
-            name=name,
-            locale=locale,
-            ship_complete=bool(ship_complete),
-            priority=priority,
-            shipping=shipping,
-            requested=requested,
-            lead_times=lead_times,
-            incoming=incoming,
-            actor=actor,
-            today=today,
-        )
-    except OrderRefused as refused:
-        RefusedDemand.objects.bulk_create(
-            RefusedDemand(
-                product_id=refusal.product_id,
-                quantity=requested[refusal.line_index].quantity,
-                reason=refusal.code,
-            )
-            for refusal in refused.refusals
-        )
-        raise
+    placed = _order_place_locked(
+        email=email,
+        name=name,
+        locale=locale,
+        ship_complete=bool(ship_complete),
+        priority=priority,
+        shipping=shipping,
+        requested=requested,
+        lead_times=lead_times,
+        incoming=incoming,
+        actor=actor,
+        today=today,
+    )
+    if isinstance(placed, OrderRefused):
+        raise placed  # Outside the transaction, which kept the refused demand.
+    return placed
 
 
-@transaction.atomic
+# No savepoint: inside `order_place_once` the key's transaction is the only one, and a refusal
+# is returned rather than raised so that its demand is kept in the same transaction.
+@transaction.atomic(savepoint=False)
 def _order_place_locked(
     *,
     email: str,
@@ -172,7 +173,7 @@ def _order_place_locked(
     incoming: dict[int, list[Incoming]],
     actor: Any,
     today: date,
-) -> Order:
+) -> Order | OrderRefused:
     product_ids = [line.product_id for line in requested]
     products = lock_products(product_ids)
     if len(products) != len(set(product_ids)):
@@ -189,7 +190,15 @@ def _order_place_locked(
     ]
     plan = plan_order(requested, rules, supply, today)
     if not plan.accepted:
-        raise OrderRefused(plan.refusals)
+        RefusedDemand.objects.bulk_create(
+            RefusedDemand(
+                product_id=refusal.product_id,
+                quantity=requested[refusal.line_index].quantity,
+                reason=refusal.code,
+            )
+            for refusal in plan.refusals
+        )
+        return OrderRefused(plan.refusals)
     # The ETA each line is promised: the availability quote's, from the same figures.
     timelines = {
         pk: Timeline(
@@ -218,7 +227,7 @@ def _order_place_locked(
     lines = order_lines_create(
         order=order,
         planned=plan.lines,
-        prices={pk: product.price for pk, product in products.items()},
+        products=products,
         etas=etas,
         stocks=stocks,
         events=[OrderEvent(order=order, kind=OrderEvent.Kind.PLACED, actor=recorded_actor(actor))],
@@ -235,6 +244,7 @@ def _order_place_locked(
         for line in lines
     )
     outbox.confirmation_notice(order=order, lines=lines)
+    _lines_prefetched(order, lines)
     if priority > 0:
         # A priority order may overtake waiting lines: their ETAs move later.
         refresh_after_commit(
@@ -245,6 +255,16 @@ def _order_place_locked(
     return order
 
 
+def _lines_prefetched(order: Order, lines: list[OrderLine]) -> None:
+    """Hand `order` back with its new lines in hand, as `orders.selectors.orders_with_lines()`
+    would read them (in primary-key order, with their products): no read after commit."""
+    prefetched = OrderLine.objects.filter(order=order).order_by("pk")
+    # What `prefetch_related_objects` stores, without its query.
+    prefetched._result_cache = lines
+    prefetched._prefetch_done = True  # type: ignore[attr-defined]
+    order._prefetched_objects_cache = {"lines": prefetched}  # type: ignore[attr-defined]
+
+
 def order_place_once(*, idempotency_key: str, fingerprint: str, **order: Any) -> tuple[Order, bool]:
     """Place an order at most once per `idempotency_key`: returns (order, created).
 
@@ -252,9 +272,10 @@ def order_place_once(*, idempotency_key: str, fingerprint: str, **order: Any) ->
     their own and anonymous callers share one, so the same key from another caller places
     another order and never shows them someone else's. A retry by the same caller with the
     same key and request `fingerprint` gets the first order back; the same key with another
-    fingerprint is refused with `IdempotencyConflict`. Concurrent retries queue on the key's
-    unique index, so exactly one of them places the order. A refused order keeps no key: the
-    client may retry once stock allows.
+    fingerprint is refused with `IdempotencyConflict`. The key is claimed in one insert, with
+    no read before it, in the transaction that places the order: concurrent retries queue on
+    the key's unique index, so exactly one of them places the order. A refused order keeps no
+    key: the client may retry once stock allows.
     """
     if (
         not isinstance(idempotency_key, str)
@@ -267,28 +288,23 @@ def order_place_once(*, idempotency_key: str, fingerprint: str, **order: Any) ->
         )
     caller = recorded_actor(order.get("actor"))
     for _ in range(3):
-        existing = _idempotent_order(idempotency_key, fingerprint, caller)
-        if existing is not None:
-            return existing, False
         refused: OrderRefused | None = None
-        try:
-            with transaction.atomic():
-                # A concurrent request holding this key makes the insert wait for its outcome.
-                record = IdempotencyKey.objects.create(
-                    key=idempotency_key, user=caller, fingerprint=fingerprint
-                )
-                try:
-                    placed = order_place(**order)
-                except OrderRefused as error:
-                    # Keep the refused demand that order_place recorded; free the key.
-                    record.delete()
-                    refused = error
-                else:
-                    record.order = placed
-                    record.save(update_fields=["order"])
-                    return placed, True
-        except IntegrityError:
-            continue  # Another request took the key first: read the order it placed.
+        with transaction.atomic():
+            claimed = _key_claim(idempotency_key, fingerprint, caller)
+            if claimed is None:
+                existing = _idempotent_order(idempotency_key, fingerprint, caller)
+                if existing is not None:
+                    return existing, False
+                continue  # The key's holder was refused or removed meanwhile: claim it again.
+            try:
+                placed = order_place(**order)
+            except OrderRefused as error:
+                # Keep the refused demand that order_place recorded; free the key.
+                IdempotencyKey.objects.filter(pk=claimed).delete()
+                refused = error
+            else:
+                IdempotencyKey.objects.filter(pk=claimed).update(order=placed)
+                return placed, True
         raise refused
     raise IdempotencyConflict(
         "This Idempotency-Key is in use by a request still being processed.",
@@ -296,8 +312,36 @@ def order_place_once(*, idempotency_key: str, fingerprint: str, **order: Any) ->
     )
 
 
+def _key_claim(key: str, fingerprint: str, caller: Any) -> int | None:
+    """Insert the key for `caller` and return its row id, or None if the caller already has
+    the key. The order it placed is set in the same transaction.
+
+    One statement, no savepoint, in SQL that PostgreSQL and SQLite (`make run`) share: while
+    another transaction holds an uncommitted row for the same key, PostgreSQL makes this insert
+    wait on the unique index for that transaction's outcome (a committed row: None; a
+    rolled-back one: this insert goes ahead); SQLite runs one writer at a time.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _KEY_CLAIM,
+            [key, getattr(caller, "pk", None), fingerprint, timezone.now()],
+        )
+        row = cursor.fetchone()
+    return None if row is None else int(row[0])
+
+
 def _idempotent_order(key: str, fingerprint: str, caller: Any) -> Order | None:
-    record = IdempotencyKey.objects.filter(key=key, user=caller).select_related("order").first()
+    """The order the caller's key placed, with its lines as they are now (two queries)."""
+    record = (
+        IdempotencyKey.objects.filter(key=key, user=caller)
+        .select_related("order")
+        .prefetch_related(
+            Prefetch(
+                "order__lines", queryset=OrderLine.objects.select_related("product").order_by("pk")
+            )
+        )
+        .first()
+    )
     if record is None or record.order is None:
         return None
     if not secrets.compare_digest(record.fingerprint, fingerprint):

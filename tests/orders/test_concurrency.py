@@ -20,8 +20,8 @@ from inventory.exceptions import OrderRefused
 from inventory.models import Allocation, Product, Stock, Warehouse
 from inventory.selectors import Drift, stock_drift
 from inventory.stock import stock_receive
-from orders.models import Order, OrderLine, RefusedDemand
-from orders.services import LineRequest, order_place
+from orders.models import IdempotencyKey, Order, OrderLine, RefusedDemand
+from orders.services import LineRequest, order_place, order_place_once
 from tests.factories import ProductFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -228,3 +228,66 @@ def test_preorder_cap_and_per_order_cap_hold_under_concurrency(default_warehouse
     assert set(lines.values_list("status", "allocated")) == {("preordered", 0)}
     assert Stock.objects.get(product=product).allocated == 0
     call_command("verify_stock")
+
+
+def test_a_retry_waits_for_the_key_holder_and_places_the_order_if_the_holder_gave_up(
+    default_warehouse,
+):
+    """The key is claimed in one insert, with no read before it: a retry's insert waits on the
+    unique index for the first request's transaction, and when that one rolls back the retry
+    claims the key and places the order itself."""
+    product = ProductFactory(sku="HOODIE-SE")
+    stock_receive(product=product, quantity=1)
+    holding = threading.Event()
+    release = threading.Event()
+    results: list[tuple[str, bool]] = []
+
+    def first_request() -> None:
+        try:
+            with transaction.atomic():
+                order_place_once(
+                    idempotency_key="double-click",
+                    fingerprint="body",
+                    email="a@example.com",
+                    name="A",
+                    lines=[LineRequest("HOODIE-SE", 1)],
+                )
+                holding.set()
+                release.wait(10)
+                raise RuntimeError("the first request's worker died")
+        except RuntimeError:
+            pass
+        finally:
+            connection.close()
+
+    def retry() -> None:
+        try:
+            order, created = order_place_once(
+                idempotency_key="double-click",
+                fingerprint="body",
+                email="a@example.com",
+                name="A",
+                lines=[LineRequest("HOODIE-SE", 1)],
+            )
+            results.append((order.number, created))
+        finally:
+            connection.close()
+
+    first = threading.Thread(target=first_request)
+    first.start()
+    assert holding.wait(10)
+    second = threading.Thread(target=retry)
+    second.start()
+    second.join(0.5)
+    assert second.is_alive()  # waiting on the key's unique index
+    release.set()
+    first.join()
+    second.join(10)
+
+    order = Order.objects.get()
+    assert results == [(order.number, True)]
+    assert list(IdempotencyKey.objects.values_list("key", "order_id")) == [
+        ("double-click", order.pk)
+    ]
+    assert Stock.objects.get(product=product).allocated == 1
+    assert stock_drift() == []

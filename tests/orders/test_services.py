@@ -490,3 +490,50 @@ def test_handling_time_is_added_at_placement(hoodie, settings):
 
     assert place_line(hoodie, 1).eta == in_days(2)
     assert place_line(hoodie, 1).eta == in_days(16)
+
+
+def test_order_place_returns_the_order_with_its_lines_as_they_were_saved(
+    hoodie, default_warehouse, django_assert_num_queries
+):
+    # given
+    stock_receive(product=hoodie, quantity=1)
+    other = ProductFactory()
+
+    # when
+    order = order_place(
+        email="a@example.com",
+        name="A",
+        lines=[LineRequest("HOODIE-SE", 2), LineRequest(other.sku, 1)],
+    )
+
+    # then: the lines are in hand, with their products, exactly as they read back
+    with django_assert_num_queries(0):
+        held = [
+            (line.pk, line.product.sku, line.allocated, line.backordered, line.status, line.eta)
+            for line in order.lines.all()
+        ]
+    assert held == [
+        (line.pk, line.product.sku, line.allocated, line.backordered, line.status, line.eta)
+        for line in order.lines.order_by("pk").select_related("product")
+    ]
+    assert [sku for _, sku, *_ in held] == ["HOODIE-SE", other.sku]
+
+
+def test_a_refusal_is_recorded_in_the_placements_own_transaction(
+    default_warehouse, django_assert_num_queries
+):
+    # given
+    product = ProductFactory(sku="DENY", backorder_policy=Product.BackorderPolicy.DENY)
+    before = snapshot()
+
+    # when: three reads before the locks, the locks and the queue, the refused demand
+    with django_assert_num_queries(7), pytest.raises(OrderRefused):
+        order_place(email="a@example.com", name="A", lines=[LineRequest("DENY", 1)])
+
+    # then: the caller's transaction is still usable, and only the demand was written
+    assert list(RefusedDemand.objects.values_list("product_id", "quantity", "reason")) == [
+        (product.pk, 1, "out_of_stock")
+    ]
+    after = snapshot()
+    assert after.pop("refused_demand") == before.pop("refused_demand") + 1
+    assert after == before
