@@ -3,10 +3,14 @@ transaction asked for after commit."""
 
 from __future__ import annotations
 
+import os
 import re
 import socket
+import subprocess
+import sys
 from collections.abc import Iterable
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
 from django.utils import timezone
@@ -145,3 +149,33 @@ def sql_shapes(captured: Any) -> list[str]:
     return [
         re.sub(r"'(?:[^']|'')*'|\b\d+\b", "?", query["sql"]) for query in captured.captured_queries
     ]
+
+
+ROOT = Path(__file__).resolve().parent.parent
+# What the settings read from the environment: a fresh process gets only what a test gives it.
+_SETTINGS_VARIABLES = (
+    "DATABASE_URL",
+    "REDIS_URL",
+    "EMAIL_URL",
+    "SITE_URL",
+    "DJANGO_SETTINGS_MODULE",
+)
+
+
+def fresh_setting(expression: str, module: str = "config.settings.local", **env: str) -> str:
+    """`expression` (over `settings`) printed by a new process loading settings `module` with
+    `env`, none of this process's settings variables (`BACKORDER_*` included) inherited."""
+    base = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in _SETTINGS_VARIABLES and not key.startswith("BACKORDER_")
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", f"from django.conf import settings; print({expression})"],
+        cwd=ROOT,
+        env={**base, "DJANGO_SETTINGS_MODULE": module, **env},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return result.stdout.strip()

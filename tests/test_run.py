@@ -24,7 +24,7 @@ from urllib.parse import urlparse
 import psycopg
 import pytest
 
-from tests.helpers import free_port
+from tests.helpers import free_port, fresh_setting
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV = Path(sys.prefix)
@@ -223,26 +223,14 @@ def _parts(message: Message) -> list[Message]:
     return [part for part in message.walk() if not part.is_multipart()]
 
 
-def _setting(module: str, expression: str, **env: str) -> str:
-    result = subprocess.run(
-        [sys.executable, "-c", f"from django.conf import settings; print({expression})"],
-        cwd=ROOT,
-        env=_environment(DJANGO_SETTINGS_MODULE=module, **env),
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return result.stdout.strip()
-
-
 def test_only_the_production_server_keeps_database_connections_open():
     postgres = {"DATABASE_URL": "postgres://postgres@127.0.0.1:5432/backorder"}
     production = {**postgres, "SECRET_KEY": "x" * 50, "ALLOWED_HOSTS": "shop.example.com"}
     conn_max_age = 'settings.DATABASES["default"]["CONN_MAX_AGE"]'
 
-    assert _setting("config.settings.local", conn_max_age) == "0"
-    assert _setting("config.settings.local", conn_max_age, **postgres) == "0"
-    assert _setting("config.settings.production", conn_max_age, **production) == "60"
+    assert fresh_setting(conn_max_age) == "0"
+    assert fresh_setting(conn_max_age, **postgres) == "0"
+    assert fresh_setting(conn_max_age, "config.settings.production", **production) == "60"
 
 
 @pytest.fixture

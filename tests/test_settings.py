@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.helpers import fresh_setting
+
 ROOT = Path(__file__).resolve().parent.parent
 PRODUCTION_ENV = {
     "SECRET_KEY": "x7Yq2-production-like-secret-key-with-enough-entropy-0123456789abcdef",
@@ -50,20 +52,8 @@ def test_production_settings_refuse_to_start_without_a_secret_key():
     assert "SECRET_KEY" in result.stderr
 
 
-def _setting(name: str, env: dict[str, str]) -> str:
-    ours = ("EMAIL_URL", "DJANGO_SETTINGS_MODULE")
-    base = {k: v for k, v in os.environ.items() if k not in ours}
-    result = subprocess.run(
-        [sys.executable, "-c", f"from django.conf import settings; print(settings.{name})"],
-        cwd=ROOT,
-        env={**base, "DJANGO_SETTINGS_MODULE": "config.settings.local", **env},
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return result.stdout.strip()
-
-
 def test_emails_are_written_under_var_mail_by_default():
-    assert _setting("EMAIL_FILE_PATH", {}) == str(ROOT / "var" / "mail")
-    assert _setting("EMAIL_FILE_PATH", {"EMAIL_URL": "filemail:///srv/mail"}) == "/srv/mail"
+    assert fresh_setting("settings.EMAIL_FILE_PATH") == str(ROOT / "var" / "mail")
+    assert fresh_setting("settings.EMAIL_FILE_PATH", EMAIL_URL="filemail:///srv/mail") == (
+        "/srv/mail"
+    )

@@ -1,9 +1,6 @@
 """The shop-wide limit per line (`BACKORDER_MAX_LINE_QUANTITY`) over the API: refused as a
 product's own `max_per_order` is, 422 with that code, and nothing placed."""
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,6 +10,7 @@ from inventory.stock import stock_receive
 from orders.models import Order, RefusedDemand
 from tests.api.conftest import error_of
 from tests.factories import ProductFactory
+from tests.helpers import fresh_setting
 from tests.state import snapshot
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -47,24 +45,10 @@ def test_the_limit_is_the_products_cap_within_the_shops(settings, cap, shop, exp
 
 
 def test_the_limit_is_100_by_default_and_read_from_the_environment():
-    def setting(env: dict[str, str]) -> str:
-        base = {k: v for k, v in os.environ.items() if k != "BACKORDER_MAX_LINE_QUANTITY"}
-        result = subprocess.run(
-            [
-                sys.executable,
-                "-c",
-                "from django.conf import settings; print(settings.BACKORDER_MAX_LINE_QUANTITY)",
-            ],
-            cwd=ROOT,
-            env={**base, "DJANGO_SETTINGS_MODULE": "config.settings.local", **env},
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        return result.stdout.strip()
+    limit = "settings.BACKORDER_MAX_LINE_QUANTITY"
 
-    assert setting({}) == "100"
-    assert setting({"BACKORDER_MAX_LINE_QUANTITY": "12"}) == "12"
+    assert fresh_setting(limit) == "100"
+    assert fresh_setting(limit, BACKORDER_MAX_LINE_QUANTITY="12") == "12"
 
 
 @pytest.mark.django_db

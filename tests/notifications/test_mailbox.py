@@ -2,13 +2,13 @@
 
 import email
 import os
-import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from email.message import Message
 from pathlib import Path
 
 from django.core.mail import EmailMultiAlternatives, get_connection, send_mail
+
+from tests.helpers import fresh_setting
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
@@ -74,17 +74,7 @@ def test_an_email_without_recipients_writes_nothing(tmp_path):
 
 
 def _local_email_backend(**env: str) -> str:
-    ours = ("EMAIL_URL", "DJANGO_SETTINGS_MODULE")
-    base = {k: v for k, v in os.environ.items() if k not in ours}
-    result = subprocess.run(
-        [sys.executable, "-c", "from django.conf import settings; print(settings.EMAIL_BACKEND)"],
-        cwd=ROOT,
-        env={**base, "DJANGO_SETTINGS_MODULE": "config.settings.local", **env},
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return result.stdout.strip()
+    return fresh_setting("settings.EMAIL_BACKEND", **env)
 
 
 def test_make_run_writes_to_the_mailbox_unless_an_email_url_says_otherwise():
