@@ -13,13 +13,10 @@ import json
 import logging
 import math
 import re
-import threading
-import time
 import uuid
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import caches
 from django.core.cache.backends.locmem import LocMemCache
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
@@ -32,6 +29,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import SimpleRateThrottle
 
+from config.cache import GuardedCache
 from inventory.exceptions import BackorderError
 
 MAX_BODY_BYTES = 1_000_000
@@ -322,61 +320,23 @@ def require_staff(request: Request, *permissions: str) -> None:
 throttle_logger = logging.getLogger("config.api.throttles")
 
 
-class ThrottleCounts:
+class ThrottleCounts(GuardedCache):
     """Where the throttles count: the shared `throttle` cache or, while it cannot be reached,
-    this process's memory.
+    this process's memory (`config.cache.GuardedCache`: a hung Redis costs one request per
+    process every 30 s, and one warning).
 
-    A cache call that fails or times out (`BACKORDER_REDIS_TIMEOUT_SECONDS`) sends every call
-    of the next `retry_seconds` to memory without trying the cache, so a hung Redis costs one
-    request per process that long rather than every request, and the warning is logged once
-    per interval. Counting per process rather than letting everything through: the public
-    endpoints place orders, and losing Redis should not also lift the brake on a flood of
-    them; until it returns each process allows the rate on its own.
+    Counting per process rather than letting everything through: the public endpoints place
+    orders, and losing Redis should not also lift the brake on a flood of them; until it
+    returns each process allows the rate on its own.
     """
 
-    retry_seconds = 30.0
-
     def __init__(self, alias: str) -> None:
-        self.alias = alias
         # Named afresh: LocMemCache instances of one name share their counts.
-        self.local = LocMemCache(f"{alias}-{uuid.uuid4().hex}", {"max_entries": 100_000})
-        self._lock = threading.Lock()
-        self._retry_at = 0.0  # time.monotonic() from which the shared cache is tried again
-        self._failing = False
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return self._call("get", key, default)
-
-    def set(self, key: str, value: Any, timeout: float | None = None) -> None:
-        self._call("set", key, value, timeout)
-
-    def _call(self, method: str, *args: Any) -> Any:
-        if time.monotonic() >= self._retry_at:
-            try:
-                answer = getattr(caches[self.alias], method)(*args)
-            except Exception as error:
-                self._unreachable(error)
-            else:
-                if self._failing:
-                    self._failing = False
-                    throttle_logger.info("The %r cache answers again", self.alias)
-                return answer
-        return getattr(self.local, method)(*args)
-
-    def _unreachable(self, error: Exception) -> None:
-        with self._lock:
-            now = time.monotonic()
-            if now < self._retry_at:
-                return  # another request of this process met the same outage and said so
-            self._retry_at = now + self.retry_seconds
-            self._failing = True
-        throttle_logger.warning(
-            "The %r cache cannot be reached (%s: %s); API throttles count in this process"
-            " for the next %s s",
-            self.alias,
-            type(error).__name__,
-            error,
-            self.retry_seconds,
+        super().__init__(
+            alias,
+            stand_in=LocMemCache(f"{alias}-{uuid.uuid4().hex}", {"max_entries": 100_000}),
+            logger=throttle_logger,
+            falls_back="API throttles count in this process",
         )
 
 

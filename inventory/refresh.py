@@ -6,7 +6,9 @@ worker then runs the backorder queue (`orders.queue.product_refresh`): it releas
 pre-orders, fills backorders from free stock in queue order and recomputes every waiting
 line's ETA, recording `cause` against each ETA that moves and emailing the customers told.
 Products a transaction changes for the same cause go to one task, so their customers get one
-email.
+email. A refresh for a change of supply (`SUPPLY_CAUSES`: purchase orders, receipts, lead times
+and supplier terms) also makes every cached supply outlook stale once the transaction commits
+(`inventory.outlook`).
 
 A refresh the broker could not take after the commit is kept as an `UnsentRefresh` row, and
 `unsent_refreshes_send` (the beat, every minute) asks for it again: a refresh lost while Redis
@@ -22,12 +24,24 @@ from django.db import transaction
 
 from config.batching import Request, after_commit
 from inventory.models import Product, UnsentRefresh
+from inventory.outlook import supply_outlook_changed
+from orders.models import EtaChange
 
 REFRESH_TASK = "orders.tasks.refresh_products"
 # Products one task takes when kept refreshes are sent again (a long outage may keep many).
 UNSENT_CHUNK = 50
 # Kept refreshes one beat run sends; the next run takes the rest.
 UNSENT_BATCH = 5000
+# The causes that change a product's supply outlook (`selectors.SupplyOutlook`).
+SUPPLY_CAUSES = frozenset(
+    {
+        EtaChange.Cause.PO_CREATED,
+        EtaChange.Cause.PO_DATE_CHANGED,
+        EtaChange.Cause.PO_RECEIVED,
+        EtaChange.Cause.PO_CANCELLED,
+        EtaChange.Cause.LEAD_TIME_CHANGED,
+    }
+)
 
 
 def _keep_unsent(product_ids: list[int], args: tuple[str, ...]) -> None:
@@ -51,6 +65,8 @@ def _request(cause: str, detail: str, chunk: int = 0) -> Request:
 
 def refresh_after_commit(product_ids: Iterable[int], *, cause: str, detail: str = "") -> None:
     """After the current transaction commits, ask a worker to refresh the products."""
+    if cause in SUPPLY_CAUSES:
+        supply_outlook_changed()
     after_commit(_request(cause, detail), product_ids)
 
 

@@ -3,18 +3,21 @@ supplier reliability, and the lookups services make of what a request names."""
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
 from django.db.models import Avg, Count, F, Max, Min, OuterRef, Q, QuerySet, StdDev, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from inventory import outlook
 from inventory.allocation import (
     Policy,
     ProductRules,
@@ -168,9 +171,16 @@ def lead_times(products: Iterable[Product]) -> dict[int, int | None]:
     the product's own `lead_time_days` when it has no such supplier; None when neither is known.
     """
     products = list(products)
+    fastest = supplier_lead_times([p.pk for p in products])
+    return {p.pk: fastest.get(p.pk, p.lead_time_days) for p in products}
+
+
+def supplier_lead_times(product_ids: Iterable[int]) -> dict[int, int]:
+    """The lead time of the fastest active supplier with terms for each product, counting its
+    proven average delay; products no active supplier offers are left out."""
     terms = list(
         SupplierProduct.objects.filter(
-            product__in=products, supplier__is_active=True
+            product_id__in=list(product_ids), supplier__is_active=True
         ).select_related("supplier")
     )
     reliability = supplier_reliability({t.supplier_id for t in terms}) if terms else {}
@@ -184,7 +194,7 @@ def lead_times(products: Iterable[Product]) -> dict[int, int | None]:
         days = term.quoted_lead_time_days + slip
         if term.product_id not in fastest or days < fastest[term.product_id]:
             fastest[term.product_id] = days
-    return {p.pk: fastest.get(p.pk, p.lead_time_days) for p in products}
+    return fastest
 
 
 def incoming_supply(product_ids: Iterable[int]) -> dict[int, list[Incoming]]:
@@ -203,6 +213,35 @@ def incoming_supply(product_ids: Iterable[int]) -> dict[int, list[Incoming]]:
     for product_id, remaining, expected_date, pk in rows:
         incoming[product_id].append(Incoming(remaining, expected_date, pk))
     return incoming
+
+
+@dataclass(frozen=True)
+class SupplyOutlook:
+    """What a product's ETAs stand on besides its stock and queue; it changes only with
+    purchase orders, receipts, suppliers and their terms (`inventory.outlook` caches it)."""
+
+    incoming: list[Incoming]
+    """`incoming_supply`: open purchase-order quantities, soonest first."""
+    supplier_lead_time_days: int | None
+    """`supplier_lead_times`: None when no active supplier offers the product."""
+
+    def lead_time_days(self, product: Product) -> int | None:
+        """`lead_times`: the suppliers', else the product's own."""
+        if self.supplier_lead_time_days is None:
+            return product.lead_time_days
+        return self.supplier_lead_time_days
+
+
+def _supply_outlooks_read(product_ids: list[int]) -> dict[int, SupplyOutlook]:
+    incoming = incoming_supply(product_ids)
+    fastest = supplier_lead_times(product_ids)
+    return {pk: SupplyOutlook(incoming[pk], fastest.get(pk)) for pk in product_ids}
+
+
+def supply_outlooks(product_ids: Sequence[int], today: date) -> dict[int, SupplyOutlook]:
+    """Each product's supply outlook, from the cache when it holds a current one: no query
+    then (`inventory.outlook` says when it is current)."""
+    return outlook.supply_outlooks(product_ids, today, _supply_outlooks_read)
 
 
 def eta_rule(product: Product, lead_time_days: int | None, today: date) -> EtaRule:
@@ -300,28 +339,36 @@ def availability_quote(*, product: Product, quantity: int, today: date | None = 
 
 
 def availability_quotes(
-    *, wanted: Sequence[tuple[Product, int]], today: date | None = None
+    *,
+    wanted: Sequence[tuple[Product, int]],
+    today: date | None = None,
+    stocks: Mapping[int, list[StockRow]] | None = None,
 ) -> list[Quote]:
     """`availability_quote` for each (product, quantity) of `wanted`, in its order; a product
-    may come more than once. A fixed number of queries however many products."""
+    may come more than once. A fixed number of queries however many products.
+
+    `stocks`: the products' stock rows if already read (`product_with_stocks`)."""
     today = today or timezone.localdate()
-    products = list({product.pk: product for product, _ in wanted}.values())
-    ids = [product.pk for product in products]
+    ids = list(dict.fromkeys(product.pk for product, _ in wanted))
     backordered = backordered_units(ids)
-    supply: dict[int, list[Supply]] = defaultdict(list)
-    for stock in Stock.objects.filter(product_id__in=ids).select_related("warehouse"):
-        supply[stock.product_id].append(
-            Supply(stock.pk, stock.product_id, stock.warehouse.priority, stock.free)
-        )
-    incoming = incoming_supply(ids)
-    lead = lead_times(products)
+    if stocks is None:
+        stocks = product_stocks(ids)
+    supply = {
+        pk: [
+            Supply(row.stock_id, pk, row.priority, row.free)
+            for row in sorted(stocks.get(pk, ()), key=lambda row: (-row.priority, row.warehouse_id))
+        ]
+        for pk in ids
+    }
+    outlooks = supply_outlooks(ids, today)
     quotes = []
     for product, quantity in wanted:
         ahead = backordered.get(product.pk, 0)
+        outlook_of = outlooks[product.pk]
         timeline = Timeline(
             free=sum(max(s.free, 0) for s in supply[product.pk]),
-            incoming=incoming[product.pk],
-            rule=eta_rule(product, lead[product.pk], today),
+            incoming=outlook_of.incoming,
+            rule=eta_rule(product, outlook_of.lead_time_days(product), today),
         )
         quotes.append(
             quote_line(
@@ -380,24 +427,98 @@ class StockFigures:
     warehouses: list[WarehouseStock]
 
 
-def stock_figures(product: Product) -> StockFigures:
-    """A fixed number of queries, however many warehouses and purchase orders there are."""
-    stocks = [
-        WarehouseStock(stock.warehouse.code, stock.on_hand, stock.allocated, stock.free)
-        for stock in Stock.objects.filter(product=product)
-        .select_related("warehouse")
-        .order_by("-warehouse__priority", "warehouse__code")
+@dataclass(frozen=True)
+class StockRow:
+    """One stock row of a product, with what the reads need of its warehouse."""
+
+    stock_id: int
+    warehouse_id: int
+    warehouse: str
+    """The warehouse's code."""
+    priority: int
+    on_hand: int
+    allocated: int
+
+    @property
+    def free(self) -> int:
+        return self.on_hand - self.allocated
+
+
+_STOCK_COLUMNS = (
+    "stocks__pk",
+    "stocks__warehouse_id",
+    "stocks__warehouse__code",
+    "stocks__warehouse__priority",
+    "stocks__on_hand",
+    "stocks__allocated",
+)
+
+
+def product_stocks(product_ids: Iterable[int]) -> dict[int, list[StockRow]]:
+    """Each product's stock rows (none for a product without any). One query."""
+    rows: dict[int, list[StockRow]] = defaultdict(list)
+    for product_id, stock_id, warehouse_id, code, priority, on_hand, allocated in (
+        Stock.objects.filter(product_id__in=list(product_ids))
+        .values_list(
+            "product_id",
+            "pk",
+            "warehouse_id",
+            "warehouse__code",
+            "warehouse__priority",
+            "on_hand",
+            "allocated",
+        )
+        .order_by()
+    ):
+        rows[product_id].append(
+            StockRow(stock_id, warehouse_id, code, priority, on_hand, allocated)
+        )
+    return rows
+
+
+@functools.cache
+def _products_with_stocks() -> tuple[list[str], QuerySet[Product, tuple[Any, ...]]]:
+    """The columns once per process: resolving them is most of the query's cost in Python."""
+    fields = [field.attname for field in Product._meta.concrete_fields]
+    return fields, Product.objects.values_list(*fields, *_STOCK_COLUMNS).order_by()
+
+
+def product_with_stocks(sku: str) -> tuple[Product, list[StockRow]] | None:
+    """The product with this SKU and its stock rows, in one query; None if there is none."""
+    if not storable_text(sku):
+        return None
+    fields, products = _products_with_stocks()
+    found = products.filter(sku=sku)
+    rows = list(found)
+    if not rows:
+        return None
+    product = Product.from_db(found.db, fields, rows[0][: len(fields)])
+    stocks = [StockRow(*row[len(fields) :]) for row in rows if row[len(fields)] is not None]
+    return product, stocks
+
+
+def stock_figures(
+    product: Product, *, stocks: list[StockRow] | None = None, today: date | None = None
+) -> StockFigures:
+    """A fixed number of queries, however many warehouses and purchase orders there are.
+
+    `stocks`: the product's stock rows if already read (`product_with_stocks`)."""
+    if stocks is None:
+        stocks = product_stocks([product.pk])[product.pk]
+    warehouses = [
+        WarehouseStock(row.warehouse, row.on_hand, row.allocated, row.free)
+        for row in sorted(stocks, key=lambda row: (-row.priority, row.warehouse))
     ]
-    incoming = incoming_supply([product.pk])[product.pk]
+    supply = supply_outlooks([product.pk], today or timezone.localdate())[product.pk]
     return StockFigures(
-        on_hand=sum(s.on_hand for s in stocks),
-        allocated=sum(s.allocated for s in stocks),
-        free=sum(s.free for s in stocks),
+        on_hand=sum(s.on_hand for s in warehouses),
+        allocated=sum(s.allocated for s in warehouses),
+        free=sum(s.free for s in warehouses),
         backordered=backordered_units([product.pk]).get(product.pk, 0),
-        incoming=sum(i.quantity for i in incoming),
-        next_delivery=min((i.expected_date for i in incoming), default=None),
-        lead_time_days=lead_times([product])[product.pk],
-        warehouses=stocks,
+        incoming=sum(i.quantity for i in supply.incoming),
+        next_delivery=min((i.expected_date for i in supply.incoming), default=None),
+        lead_time_days=supply.lead_time_days(product),
+        warehouses=warehouses,
     )
 
 

@@ -7,9 +7,17 @@ from django.conf import settings
 
 from config.celery import app
 from inventory.models import Supplier, Warehouse
+from inventory.outlook import supply_outlooks_forget
 from tests.factories import ProductFactory, StaffFactory, SupplierFactory
 from tests.helpers import free_port
 from tests.worker import PrivateRedis, purge_queue, use_broker
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup: None) -> None:
+    """pytest-django's, then: a test database made afresh numbers its products from 1 again,
+    so supply outlooks an earlier run cached are stale."""
+    supply_outlooks_forget()
 
 
 @pytest.fixture

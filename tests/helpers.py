@@ -143,6 +143,20 @@ def admin_product_form(product, **changes) -> dict:
     return {**data, **changes}
 
 
+def admin_supplier_terms_form(product, supplier, lead_time_days: int) -> dict:
+    """`admin_product_form` adding the terms of one supplier (rank 1, minimum order 1)."""
+    return admin_product_form(
+        product,
+        **{
+            "supplier_terms-TOTAL_FORMS": 1,
+            "supplier_terms-0-supplier": supplier.pk,
+            "supplier_terms-0-rank": 1,
+            "supplier_terms-0-lead_time_days": lead_time_days,
+            "supplier_terms-0-minimum_order_quantity": 1,
+        },
+    )
+
+
 def sql_shapes(captured: Any) -> list[str]:
     """The statements a `CaptureQueriesContext` saw, with their literal values stripped:
     what two requests must share to cost the same."""

@@ -40,7 +40,7 @@ from orders.models import EtaChange
 from orders.queue import product_etas_refresh
 from orders.services import LineRequest, order_place
 from tests.factories import ProductFactory, StaffFactory, SupplierFactory, SupplierProductFactory
-from tests.helpers import admin_product_form
+from tests.helpers import admin_product_form, admin_supplier_terms_form
 from tests.state import snapshot
 
 RECEIVE = "admin:inventory_purchaseorder_receive"
@@ -884,16 +884,7 @@ def test_adding_supplier_terms_on_a_product_recomputes_its_etas(
     with django_capture_on_commit_callbacks(execute=True):
         response = admin_client.post(
             reverse("admin:inventory_product_change", args=[hoodie.pk]),
-            admin_product_form(
-                hoodie,
-                **{
-                    "supplier_terms-TOTAL_FORMS": 1,
-                    "supplier_terms-0-supplier": supplier.pk,
-                    "supplier_terms-0-rank": 1,
-                    "supplier_terms-0-lead_time_days": 5,
-                    "supplier_terms-0-minimum_order_quantity": 1,
-                },
-            ),
+            admin_supplier_terms_form(hoodie, supplier, 5),
         )
 
     # then

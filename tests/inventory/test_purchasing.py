@@ -86,7 +86,7 @@ def test_create_as_draft_is_not_incoming_supply_until_placed(
     order.refresh_from_db()
     assert order.status == PurchaseOrder.Status.ORDERED
     assert order.ordered_at is not None
-    assert len(placed) == 1
+    assert refreshes_asked(placed) == [("po_created", order.number, [hoodie.pk])]
 
 
 def test_placing_an_order_twice_is_refused(hoodie, default_warehouse):
