@@ -122,6 +122,35 @@ class Timeline:
                 return where
         return self._beyond
 
+    def steps(self) -> list[tuple[int | None, date | None]]:
+        """The ETA as a step function of queue position: (last position, ETA) pairs in queue
+        order, the last with position None for every unit past all scheduled supply.
+
+        A line's ETA is that of the first step reaching its last waiting unit: what `etas`
+        gives it, in a form set-based code can apply to a queue of any length (one `CASE`
+        over the queue's running sums). Neighbouring steps with the same ETA are merged.
+        """
+        steps: list[tuple[int | None, date | None]] = []
+        end = 0
+        previous: date | None = None
+        for quantity, where in self._slots:
+            end += quantity
+            eta = self.rule.ship_date(where.arrival)
+            if previous is not None and eta is not None and eta < previous:
+                eta = previous
+            previous = eta or previous
+            if steps and steps[-1][1] == eta:
+                steps[-1] = (end, eta)
+            else:
+                steps.append((end, eta))
+        beyond = self.rule.ship_date(self._beyond.arrival)
+        if previous is not None and beyond is not None and beyond < previous:
+            beyond = previous
+        if steps and steps[-1][1] == beyond:
+            steps.pop()
+        steps.append((None, beyond))
+        return steps
+
     def walk(self, queue: Sequence[QueuedUnits]) -> Iterator[LineEta]:
         """ETAs of the queue in allocation order, in one pass over queue and supply."""
         covered = self._covered(line.backordered for line in queue)

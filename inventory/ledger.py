@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
 from django.db.models import Case, F, IntegerField, Value, When
 
+from config.sql import execute, table
 from inventory.allocation import release_allocations
 from inventory.exceptions import InsufficientStock
 from inventory.locks import lock_allocations, lock_stock
@@ -125,6 +127,33 @@ def allocations_apply(
             )
         )
     StockMovement.objects.bulk_create(movements)
+
+
+def fills_apply(*, fill: str, kind: str, now: datetime) -> None:
+    """Allocate what the fill in scratch table `fill` (columns `line_id`, `stock_id`,
+    `units`) gives each line from each stock row: allocation rows added to or created, the
+    stock rows' `allocated` raised, one movement per line and stock row. Caller must hold
+    the product and stock locks and keeps the lines' own counters in step. A fixed number
+    of statements however many lines."""
+    allocation, stock, movement = table(Allocation), table(Stock), table(StockMovement)
+    execute(
+        f"INSERT INTO {allocation} (order_line_id, stock_id, quantity)"
+        f" SELECT line_id, stock_id, units FROM {fill} WHERE units > 0"
+        f" ON CONFLICT (order_line_id, stock_id)"
+        f" DO UPDATE SET quantity = {allocation}.quantity + excluded.quantity"
+    )
+    execute(
+        f"UPDATE {stock} SET allocated = allocated + f.units"
+        f" FROM (SELECT stock_id, SUM(units) AS units FROM {fill} GROUP BY stock_id) f"
+        f" WHERE {stock}.id = f.stock_id"
+    )
+    execute(
+        f"INSERT INTO {movement} (stock_id, kind, quantity, order_line_id, reason, reference,"
+        f" actor_id, created_at)"
+        f" SELECT stock_id, %s, units, line_id, '', '', NULL, %s FROM {fill}"
+        f" ORDER BY line_id, stock_id",
+        [kind, now],
+    )
 
 
 def allocations_release(

@@ -14,21 +14,21 @@ needs.
 from __future__ import annotations
 
 import secrets
-from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import date
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime
 from typing import Any
 
 from django.conf import settings
+from django.db import connection
 from django.utils import timezone
 
 from config.batching import Request, after_commit
+from config.sql import fetch, json_lines, quote, table
 from inventory import selectors
 from inventory.locks import lock_pending_notifications
 from inventory.models import Product
 from notifications.models import Notification, StockAlert
-from orders.models import Order, OrderLine
+from orders.models import Order, OrderEvent, OrderLine
 
 Kind = Notification.Kind
 
@@ -67,16 +67,6 @@ def _order_row(order: Order, kind: str, key: str, data: dict[str, Any]) -> Notif
     return _row(order.pk, (order.email, order.locale), kind, key, data)
 
 
-def _recipients_of(order_ids: Iterable[int]) -> dict[int, tuple[str, str]]:
-    """Each order's (email, locale): all a notice needs of it, read in one query."""
-    return {
-        pk: (email, locale)
-        for pk, email, locale in Order.objects.filter(pk__in=list(order_ids)).values_list(
-            "pk", "email", "locale"
-        )
-    }
-
-
 def _row(
     order_id: int, to: tuple[str, str], kind: str, key: str, data: dict[str, Any]
 ) -> Notification:
@@ -108,72 +98,63 @@ def confirmation_notice(*, order: Order, lines: Sequence[OrderLine]) -> None:
     )
 
 
-@dataclass(frozen=True)
-class Filled:
-    """Units of a waiting line allocated by a reallocation run (`event_id` records it)."""
+def _notices_insert(groups: str, params: Sequence[object], now: datetime) -> None:
+    """Outbox rows for the rows of `groups` (SQL with columns `order_id`, `kind`, `key` and
+    `data`), each to its order's customer, written in one statement and delivered once the
+    transaction commits."""
+    order, notification = table(Order), table(Notification)
+    ids = [
+        pk
+        for (pk,) in fetch(
+            f"INSERT INTO {notification} (key, kind, order_id, alert_id, {quote('to')}, locale,"
+            f" data, status, attempts, next_attempt_at, last_error, message_id, created_at,"
+            f" sent_at)"
+            f" SELECT g.key, g.kind, g.order_id, NULL, o.email, o.locale, g.data, %s, 0, %s,"
+            f" '', '', %s, NULL FROM ({groups}) g JOIN {order} o ON o.id = g.order_id"
+            f" ORDER BY g.order_id, g.kind RETURNING id",
+            [Notification.Status.PENDING.value, now, now, *params],
+        )
+    ]
+    deliver_after_commit(ids)
 
-    order_id: int
-    line_id: int
-    quantity: int
-    event_id: int
 
-
-def allocated_notice(*, fills: Iterable[Filled]) -> None:
-    """Backordered units were allocated: one notice per order."""
-    per_order: dict[int, list[Filled]] = defaultdict(list)
-    for fill in fills:
-        per_order[fill.order_id].append(fill)
-    recipients = _recipients_of(per_order)
-    _outbox_add(
-        [
-            _row(
-                order_id,
-                recipients[order_id],
-                Kind.ALLOCATED,
-                f"{order_id}:{min(f.event_id for f in order_fills)}",
-                {"lines": [{"id": f.line_id, "quantity": f.quantity} for f in order_fills]},
-            )
-            for order_id, order_fills in sorted(per_order.items())
-        ]
+def allocated_notices(*, fill: str, now: datetime) -> None:
+    """Backordered units were allocated: one notice per order, listing what each of its
+    lines got. Scratch table `fill` (columns `line_id`, `order_id`, `units`) names the units
+    of the run; each line's "allocated" event was recorded at `now`. One statement however
+    many orders."""
+    event = table(OrderEvent)
+    kind = Kind.ALLOCATED.value
+    lines = json_lines({"id": "f.line_id", "quantity": "f.units"}, order_by="f.line_id")
+    _notices_insert(
+        f"SELECT f.order_id, '{kind}' AS kind,"
+        f" '{kind}:' || f.order_id || ':' || MIN(e.id) AS key, {lines} AS data"
+        f" FROM (SELECT line_id, order_id, SUM(units) AS units FROM {fill}"
+        f" GROUP BY line_id, order_id ORDER BY line_id) f"
+        f" JOIN {event} e ON e.order_id = f.order_id AND e.created_at = %s"
+        f" AND e.line_id = f.line_id AND e.kind = %s"
+        f" GROUP BY f.order_id",
+        [now, OrderEvent.Kind.ALLOCATED.value],
+        now,
     )
 
 
-@dataclass(frozen=True)
-class EtaMove:
-    """A waiting line's ETA moving away from the one its customer was last told."""
-
-    order_id: int
-    line_id: int
-    told: date | None
-    eta: date | None
-    change_id: int
-
-
-def eta_notices(*, owed: Mapping[tuple[int, str], Sequence[EtaMove]], cause: str = "") -> None:
-    """Delay and good-news notices: one per (order id, kind), each listing its moves.
-
-    Which moves are owed a notice, and of which kind, `orders.promises` decides.
-    """
-    if not owed:
-        return
-    recipients = _recipients_of({order_id for order_id, _ in owed})
-    _outbox_add(
-        [
-            _row(
-                order_id,
-                recipients[order_id],
-                kind,
-                f"{order_id}:{min(m.change_id for m in moves)}",
-                {
-                    "cause": cause,
-                    "lines": [
-                        {"id": m.line_id, "previous_eta": _iso(m.told), "eta": _iso(m.eta)}
-                        for m in moves
-                    ],
-                },
-            )
-            for (order_id, kind), moves in sorted(owed.items())
-        ]
+def eta_notices(*, told: str, params: Sequence[object], cause: str, now: datetime) -> None:
+    """Delay and good-news notices: one per order and kind, each listing its lines' told
+    and new ETA. `told` is SQL (with `params`) of the moves owed a notice (columns
+    `line_id`, `order_id`, `told`, `eta`, `kind`, `change_id`); which moves, and of which
+    kind, `orders.promises` decides. One statement however many orders."""
+    lines = json_lines(
+        {"id": "t.line_id", "previous_eta": "t.told", "eta": "t.eta"},
+        order_by="t.change_id",
+        extra={"cause": "CAST(%s AS text)" if connection.vendor == "postgresql" else "%s"},
+    )
+    _notices_insert(
+        f"SELECT t.order_id, t.kind, t.kind || ':' || t.order_id || ':' || MIN(t.change_id)"
+        f" AS key, {lines} AS data"
+        f" FROM ({told} ORDER BY change_id) t GROUP BY t.order_id, t.kind",
+        [cause, *params],
+        now,
     )
 
 

@@ -9,18 +9,17 @@ module only applies it. Caller must hold the product and stock locks.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
-from django.db.models import F
-
+from config import sql
 from inventory import ledger
-from inventory.allocation import LineFill, LinePlan
+from inventory.allocation import LinePlan, Supply
 from inventory.models import Product, Stock, StockMovement
 from notifications import outbox
-from orders.lifecycle import line_change
+from orders import selectors
+from orders.lifecycle import fill_events_insert, filled_status_sql, line_change
 from orders.models import Order, OrderEvent, OrderLine
 from orders.promises import promise_placed
 
@@ -83,48 +82,44 @@ def order_lines_create(
     return lines
 
 
-def backorders_fill(
-    *, lines: Mapping[int, OrderLine], fills: Sequence[LineFill], stocks: Mapping[int, Stock]
-) -> int:
-    """Allocate free stock to waiting lines as `fills` says; tell their customers.
+def backorders_fill(*, product_id: int, supply: Sequence[Supply], now: datetime) -> int:
+    """Allocate the product's free stock to its waiting lines in queue order; tell their
+    customers. Returns the units allocated.
 
-    `lines` holds the waiting lines the fills name, read with their counters and status.
-    Returns the units allocated.
+    `supply` is the product's free stock per warehouse, read under the stock locks. The
+    fill is `inventory.allocation.fill_backorders`' rule worked out in SQL, set-based: the
+    queue's running sums of waiting units (`orders.selectors.queue_positions_sql`) laid
+    against the warehouses' running sums of free units (higher priority first) give each
+    line's units from each warehouse, so a fixed number of statements fill any queue.
+    `tests/orders/test_allocating.py` checks the two agree.
     """
-    if not fills:
+    pools = sorted((s for s in supply if s.free > 0), key=lambda s: (-s.priority, s.stock_id))
+    if not pools:
         return 0
-    changes: list[tuple[OrderLine, Stock, int]] = []
-    events: list[OrderEvent] = []
-    for fill in fills:
-        line = lines[fill.line_id]
-        line.allocated += fill.allocated
-        line.backordered -= fill.allocated
-        events.append(
-            line_change(
-                line, kind=OrderEvent.Kind.ALLOCATED, quantity=fill.allocated, preorder=False
-            )
-        )
-        changes.extend((line, stocks[stock_id], units) for stock_id, units in fill.allocations)
-    # Relative updates, one per (units, status) group: correct because the product lock is
-    # held, and a whole queue usually needs one or two statements.
-    groups: dict[tuple[int, str], list[int]] = defaultdict(list)
-    for fill in fills:
-        groups[(fill.allocated, lines[fill.line_id].status)].append(fill.line_id)
-    for (units, status), line_ids in groups.items():
-        OrderLine.objects.filter(pk__in=line_ids).update(
-            allocated=F("allocated") + units, backordered=F("backordered") - units, status=status
-        )
-    ledger.allocations_apply(changes=changes, kind=StockMovement.Kind.ALLOCATION)
-    OrderEvent.objects.bulk_create(events)
-    outbox.allocated_notice(
-        fills=[
-            outbox.Filled(
-                order_id=lines[fill.line_id].order_id,
-                line_id=fill.line_id,
-                quantity=fill.allocated,
-                event_id=event.pk,
-            )
-            for fill, event in zip(fills, events, strict=True)
-        ]
+    bounds, reached = [], 0
+    for pool in pools:
+        bounds.append((pool.stock_id, reached, reached + pool.free))
+        reached += pool.free
+    stocks_sql, stocks_params = sql.rows_union(("stock_id", "lo", "hi"), bounds)
+    queue_sql, queue_params = selectors.queue_positions_sql(product_id)
+    line_start = "(q.position - q.backordered)"
+    fill_select = (
+        f"SELECT q.id AS line_id, q.order_id, q.status AS status_before, s.stock_id,"
+        f" {sql.smaller('q.position', 's.hi')} - {sql.larger(line_start, 's.lo')} AS units"
+        f" FROM ({queue_sql}) q JOIN ({stocks_sql}) s"
+        f" ON {line_start} < s.hi AND s.lo < q.position"
     )
-    return sum(fill.allocated for fill in fills)
+    with sql.scratch_table("backorder_fill", fill_select, [*queue_params, *stocks_params]) as fill:
+        per_line = f"(SELECT line_id, SUM(units) AS units FROM {fill} GROUP BY line_id)"
+        filled = sql.execute(
+            f"UPDATE {sql.table(OrderLine)} SET allocated = allocated + f.units,"
+            f" backordered = backordered - f.units,"
+            f" status = {filled_status_sql('backordered - f.units')}"
+            f" FROM {per_line} f WHERE {sql.table(OrderLine)}.id = f.line_id"
+        )
+        if not filled:
+            return 0
+        fill_events_insert(fill=fill, now=now)
+        ledger.fills_apply(fill=fill, kind=StockMovement.Kind.ALLOCATION, now=now)
+        outbox.allocated_notices(fill=fill, now=now)
+        return int(sql.fetch(f"SELECT SUM(units) FROM {fill}")[0][0])

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
-from config.sql import chunked
+from config.sql import chunked, execute, table
 from inventory.exceptions import InvalidTransition
 from orders.models import OrderEvent, OrderLine
 
@@ -75,6 +76,31 @@ def line_change(
         status_after=after,
         actor=recorded_actor(actor),
         message=message[:255],
+    )
+
+
+def filled_status_sql(remaining: str) -> str:
+    """The status of a waiting line once a fill leaves `remaining` (SQL) units waiting:
+    `derive_status` for a line with units still open and none pre-ordered."""
+    return (
+        f"(CASE WHEN {remaining} > 0 THEN '{Status.BACKORDERED.value}'"
+        f" ELSE '{Status.ALLOCATED.value}' END)"
+    )
+
+
+def fill_events_insert(*, fill: str, now: datetime) -> None:
+    """Record an "allocated" event for every line the fill in scratch table `fill` (columns
+    `line_id`, `order_id`, `status_before`, `units`) reached, after the lines were saved
+    with their new status. One statement however many lines."""
+    line, event = table(OrderLine), table(OrderEvent)
+    execute(
+        f"INSERT INTO {event} (order_id, line_id, kind, quantity, status_before, status_after,"
+        f" message, actor_id, created_at)"
+        f" SELECT f.order_id, f.line_id, %s, f.units, f.status_before, l.status, '', NULL, %s"
+        f" FROM (SELECT line_id, order_id, status_before, SUM(units) AS units FROM {fill}"
+        f" GROUP BY line_id, order_id, status_before) f JOIN {line} l ON l.id = f.line_id"
+        f" ORDER BY f.line_id",
+        [OrderEvent.Kind.ALLOCATED.value, now],
     )
 
 

@@ -10,26 +10,22 @@ Idempotent: a product already up to date is left unchanged.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from datetime import date
 
 from django.db import transaction
-from django.db.models import DateField, F, Value
-from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from config.sql import chunked
+from config import sql
 from inventory import selectors as stock_selectors
-from inventory.allocation import Policy, QueuedLine, Supply, fill_backorders
+from inventory.allocation import Policy, Supply
 from inventory.eta import Timeline
 from inventory.locks import lock_products, lock_stocks
 from inventory.models import Product
-from notifications.outbox import EtaMove
 from orders import selectors
 from orders.allocating import backorders_fill
 from orders.lifecycle import line_change, statuses_save
 from orders.models import EtaChange, OrderEvent, OrderLine
-from orders.promises import promises_tell
+from orders.promises import eta_kind_sql, etas_move
 
 
 @transaction.atomic
@@ -74,7 +70,7 @@ def product_etas_refresh(
 
     Takes the product lock. Each moved ETA gets an `EtaChange` row with `cause`, and a line
     with no promise yet gets this ETA as its first promise. Set-based: a fixed number of
-    queries plus one update per distinct new date, however long the queue.
+    statements however long the queue.
     """
     today = today or timezone.localdate()
     product = lock_products([product_id]).get(product_id)
@@ -114,25 +110,23 @@ def _reallocate_locked(product: Product, today: date) -> int:
         and today < product.release_date
     ):
         return 0
-    stocks = {stock.pk: stock for stock in lock_stocks([product_id])}
     supply = [
         Supply(stock.pk, product_id, stock.warehouse.priority, stock.free)
-        for stock in stocks.values()
+        for stock in lock_stocks([product_id])
         if stock.free > 0
     ]
-    free = sum(s.free for s in supply)
-    if not free:
-        return 0
-    # Only the head of the queue that the free stock can reach is read.
-    lines = selectors.queue_head(product_id, free)
-    fills = fill_backorders(
-        (QueuedLine(pk, line.backordered) for pk, line in lines.items()), supply
-    )
-    return backorders_fill(lines=lines, fills=fills, stocks=stocks)
+    return backorders_fill(product_id=product_id, supply=supply, now=timezone.now())
 
 
 def _etas_refresh_locked(product: Product, *, cause: str, detail: str, today: date) -> int:
-    """`product_etas_refresh` for a caller that already holds the product lock."""
+    """`product_etas_refresh` for a caller that already holds the product lock.
+
+    Set-based: the ETA rule's steps (`Timeline.steps`) laid over the queue's running sums
+    give every waiting line its ETA in one statement; allocated lines ship after handling,
+    one whose planned date has passed ships today. The moves go to a scratch table, which
+    `orders.promises.etas_move` saves, records and tells: a fixed number of statements
+    however long the queue.
+    """
     product_id = product.pk
     free = stock_selectors.free_units(product_id)
     rule = stock_selectors.eta_rule(
@@ -141,59 +135,43 @@ def _etas_refresh_locked(product: Product, *, cause: str, detail: str, today: da
     timeline = Timeline(
         free=free, incoming=stock_selectors.incoming_supply([product_id])[product_id], rule=rule
     )
-    queue = selectors.queue_waiting(product_id)
-    moved: list[tuple[int, int, date | None, date | None]] = []
-    told: dict[int, date | None] = {}
-    etas = timeline.etas([units for _, _, units, _, _ in queue])
-    for (pk, order_id, _, old, notified), eta in zip(queue, etas, strict=True):
-        if eta != old:
-            moved.append((pk, order_id, old, eta))
-            told[pk] = notified
-    # Allocated lines ship after handling; one whose planned date has passed ships today.
-    for pk, order_id, old in selectors.allocated_lines_to_date(
-        product_id, today=today, ready=rule.ready
-    ):
-        moved.append((pk, order_id, old, rule.ready if old is None or old > rule.ready else today))
-    if not moved:
-        return 0
+    moves_select, params = _eta_moves_sql(product_id, timeline.steps(), today, rule.ready)
+    with sql.scratch_table("eta_moves", moves_select, params) as moves:
+        return etas_move(moves=moves, cause=cause, detail=detail, now=timezone.now())
 
-    by_date: dict[date | None, list[int]] = defaultdict(list)
-    for pk, _, _, eta in moved:
-        by_date[eta].append(pk)
-    for eta, line_ids in by_date.items():
-        for chunk in chunked(line_ids):
-            if eta is None:
-                OrderLine.objects.filter(pk__in=chunk).update(eta=None)
-            else:
-                OrderLine.objects.filter(pk__in=chunk).update(
-                    eta=eta,
-                    first_promised_eta=Coalesce(
-                        F("first_promised_eta"), Value(eta, output_field=DateField())
-                    ),
-                )
-    now = timezone.now()
-    changes = EtaChange.objects.bulk_create(
+
+def _eta_moves_sql(
+    product_id: int, steps: list[tuple[int | None, date | None]], today: date, ready: date
+) -> tuple[str, list[object]]:
+    """The product's lines whose ETA moves, as SQL: columns `line_id`, `order_id`,
+    `previous`, `eta`, `told` (`notified_eta`), `waiting` (1 for a waiting line, 0 for an
+    allocated one), `seq` (the queue position of a waiting line) and `kind`, the notice the
+    move owes (`orders.promises.eta_kind_sql`)."""
+    day = sql.date_placeholder()
+    whens, params = [], []
+    for end, eta in steps[:-1]:
+        whens.append(f"WHEN q.position <= %s THEN {day}")
+        params += [end, sql.date_param(eta)]
+    params.append(sql.date_param(steps[-1][1]))
+    new_eta = f"CASE {' '.join(whens)} ELSE {day} END" if whens else day
+    queue_sql, queue_params = selectors.queue_positions_sql(product_id)
+    line = sql.table(OrderLine)
+    return (
+        f"SELECT line_id, order_id, previous, eta, told, waiting, seq,"
+        f" {eta_kind_sql('told', 'eta')} AS kind FROM ("
+        f"SELECT q.id AS line_id, q.order_id, q.eta AS previous, {new_eta} AS eta,"
+        f" q.notified_eta AS told, 1 AS waiting, q.position AS seq FROM ({queue_sql}) q) w"
+        f" WHERE {sql.differ('previous', 'eta')}"
+        f" UNION ALL"
+        f" SELECT id, order_id, eta, CASE WHEN eta IS NULL OR eta > {day} THEN {day}"
+        f" ELSE {day} END, notified_eta, 0, 0, NULL FROM {line}"
+        f" WHERE product_id = %s AND backordered = 0 AND allocated > 0"
+        f" AND (eta IS NULL OR eta < {day} OR eta > {day})",
         [
-            EtaChange(
-                order_id=order_id,
-                line_id=pk,
-                previous=old,
-                eta=new,
-                cause=cause,
-                detail=detail[:255],
-                created_at=now,
-            )
-            for pk, order_id, old, new in moved
+            *params,
+            *queue_params,
+            *[sql.date_param(d) for d in (ready, ready, today)],
+            product_id,
+            *[sql.date_param(d) for d in (today, ready)],
         ],
-        batch_size=1000,
     )
-    # Waiting lines whose ETA moved away from what their customer was told may owe a notice.
-    promises_tell(
-        moves=[
-            EtaMove(order_id, pk, told[pk], new, change.pk)
-            for (pk, order_id, _, new), change in zip(moved, changes, strict=True)
-            if pk in told
-        ],
-        cause=cause,
-    )
-    return len(moved)

@@ -12,6 +12,7 @@ from django.db.models import Count, F, Max, OuterRef, Prefetch, Q, QuerySet, Sub
 from django.http import Http404
 from django.utils import timezone
 
+from config.sql import table
 from inventory.allocation import Policy
 from inventory.checks import storable_text
 from inventory.models import Product, Stock
@@ -331,24 +332,18 @@ def queue_ordering() -> list[Any]:
     return [F("order__priority").desc(), "order__created_at", "pk"]
 
 
-def queue_head(product_id: int, units: int) -> dict[int, OrderLine]:
-    """The waiting lines at the head of the product's queue that `units` free units can
-    reach, in queue order, read batch by batch with the fields a fill changes."""
-    waiting = (
-        OrderLine.objects.filter(product_id=product_id, backordered__gt=0)
-        .only("order_id", "quantity", "allocated", "backordered", "shipped", "cancelled", "status")
-        .order_by(*queue_ordering())
+def queue_positions_sql(product_id: int) -> tuple[str, list[object]]:
+    """The product's waiting lines with their place in the queue, as SQL: columns `id`,
+    `order_id`, `backordered`, `status`, `eta`, `notified_eta` and `position`, the units
+    waiting up to and including the line's own, in `queue_ordering`'s order."""
+    line, order = table(OrderLine), table(Order)
+    return (
+        f"SELECT l.id, l.order_id, l.backordered, l.status, l.eta, l.notified_eta,"
+        f" SUM(l.backordered) OVER (ORDER BY o.priority DESC, o.created_at, l.id) AS position"
+        f" FROM {line} l JOIN {order} o ON o.id = l.order_id"
+        f" WHERE l.product_id = %s AND l.backordered > 0",
+        [product_id],
     )
-    lines: dict[int, OrderLine] = {}
-    batch_size = settings.BACKORDER_BATCH_SIZE
-    wanted = 0
-    while wanted < units:
-        batch = list(waiting[len(lines) : len(lines) + batch_size])
-        lines.update((line.pk, line) for line in batch)
-        wanted += sum(line.backordered for line in batch)
-        if len(batch) < batch_size:
-            break
-    return lines
 
 
 def queue_waiting(product_id: int) -> list[tuple[int, int, int, date | None, date | None]]:

@@ -236,9 +236,6 @@ BACKORDER_EMAIL_BATCH_SIZE = env.int("BACKORDER_EMAIL_BATCH_SIZE", default=100)
 # Seconds to wait for the SMTP server before an attempt counts as failed.
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=30)
 
-# How many units a backorder queue loads per query while reallocating.
-BACKORDER_BATCH_SIZE = env.int("BACKORDER_BATCH_SIZE", default=500)
-
 # The JSON API (contract §3): JSON only, staff by token, errors in the contract's body.
 REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["config.api.JSONParser"],

@@ -1,6 +1,7 @@
 """The ETA rule, without a database."""
 
 from datetime import date, timedelta
+from itertools import pairwise
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -190,15 +191,19 @@ deliveries = st.lists(
     ),
     max_size=8,
 )
+# A product's supply and ETA rule, any of them.
+supplies = {
+    "free": st.integers(min_value=0, max_value=40),
+    "incoming": deliveries,
+    "lead": st.one_of(st.none(), st.integers(min_value=0, max_value=90)),
+    "handling": st.integers(min_value=0, max_value=5),
+    "release": st.one_of(st.none(), st.integers(min_value=-10, max_value=40).map(day)),
+}
 
 
 @given(
     queue=queues,
-    free=st.integers(min_value=0, max_value=40),
-    incoming=deliveries,
-    lead=st.one_of(st.none(), st.integers(min_value=0, max_value=90)),
-    handling=st.integers(min_value=0, max_value=5),
-    release=st.one_of(st.none(), st.integers(min_value=-10, max_value=40).map(day)),
+    **supplies,
 )
 def test_a_later_line_never_gets_an_earlier_eta(queue, free, incoming, lead, handling, release):
     result = etas(
@@ -229,11 +234,7 @@ def test_the_queue_tail_quote_matches_the_walk(queue, free, incoming):
 
 @given(
     queue=st.lists(st.integers(min_value=0, max_value=20), max_size=30),
-    free=st.integers(min_value=0, max_value=40),
-    incoming=deliveries,
-    lead=st.one_of(st.none(), st.integers(min_value=0, max_value=90)),
-    handling=st.integers(min_value=0, max_value=5),
-    release=st.one_of(st.none(), st.integers(min_value=-10, max_value=40).map(day)),
+    **supplies,
 )
 def test_the_walk_and_its_etas_alone_are_each_line_covered_in_turn(
     queue, free, incoming, lead, handling, release
@@ -256,3 +257,32 @@ def test_the_walk_and_its_etas_alone_are_each_line_covered_in_turn(
 
     assert walked == expected
     assert timeline.etas(queue) == [eta for eta, _, _ in expected]
+
+
+@given(
+    queue=st.lists(st.integers(min_value=1, max_value=20), max_size=30),
+    **supplies,
+)
+def test_the_steps_give_each_line_the_eta_the_walk_gives_it(
+    queue, free, incoming, lead, handling, release
+):
+    rule = EtaRule(today=TODAY, lead_time_days=lead, handling_days=handling, release_date=release)
+    timeline = Timeline(free=free, incoming=incoming, rule=rule)
+    steps = timeline.steps()
+
+    def stepped(position: int):
+        return next(eta for end, eta in steps if end is None or position <= end)
+
+    positions = [sum(queue[: index + 1]) for index in range(len(queue))]
+    assert [stepped(position) for position in positions] == timeline.etas(queue)
+    assert steps[-1][0] is None
+    assert all(a[1] != b[1] for a, b in pairwise(steps))
+
+
+def test_steps_of_stock_then_two_deliveries_then_the_lead_time():
+    rule = EtaRule(today=TODAY, lead_time_days=30, handling_days=1)
+    timeline = Timeline(
+        free=3, incoming=[Incoming(5, day(4), 1), Incoming(2, day(4), 2)], rule=rule
+    )
+
+    assert timeline.steps() == [(3, day(1)), (10, day(5)), (None, day(31))]

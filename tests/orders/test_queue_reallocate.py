@@ -44,8 +44,7 @@ def test_filling_fifty_backorders_takes_as_many_queries_as_filling_five(default_
 
 
 @pytest.mark.django_db
-def test_a_queue_longer_than_one_batch_is_filled_oldest_first(default_warehouse, settings):
-    settings.BACKORDER_BATCH_SIZE = 3
+def test_a_queue_of_equal_lines_is_filled_oldest_first_up_to_the_free_units(default_warehouse):
     product = ProductFactory()
     orders = [
         order_place(email=f"b{n}@example.com", name="B", lines=[LineRequest(product.sku, 2)])
