@@ -346,27 +346,6 @@ def queue_positions_sql(product_id: int) -> tuple[str, list[object]]:
     )
 
 
-def queue_waiting(product_id: int) -> list[tuple[int, int, int, date | None, date | None]]:
-    """The product's whole queue in order: (line id, order id, units waiting, ETA, told)."""
-    return list(
-        OrderLine.objects.filter(product_id=product_id, backordered__gt=0)
-        .order_by(*queue_ordering())
-        .values_list("pk", "order_id", "backordered", "eta", "notified_eta")
-    )
-
-
-def allocated_lines_to_date(
-    product_id: int, *, today: date, ready: date
-) -> list[tuple[int, int, date | None]]:
-    """Allocated lines with no planned ship date, one in the past or one later than `ready`:
-    (line id, order id, ETA)."""
-    return list(
-        OrderLine.objects.filter(product_id=product_id, backordered=0, allocated__gt=0)
-        .filter(Q(eta__isnull=True) | Q(eta__lt=today) | Q(eta__gt=ready))
-        .values_list("pk", "order_id", "eta")
-    )
-
-
 def preordered_lines(product_id: int) -> list[OrderLine]:
     """The product's lines still waiting for its release, with the fields a release moves."""
     return list(
