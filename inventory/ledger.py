@@ -1,15 +1,16 @@
 """The stock ledger: counters, allocation rows and the movements that record every change.
 
-The only writer of `Stock.on_hand`, `Stock.allocated`, `Allocation` rows and `StockMovement`
-rows. Counters change with `F()` expressions and each change writes its movement, so
-`verify_stock` can replay the ledger. Every function here needs the product locks of the
+The only writer of `Stock.on_hand`, `Stock.allocated`, `Allocation` rows, `StockMovement`
+rows and `Product.waiting_units`, the length of each product's backorder queue. Counters
+change with `F()` expressions and each change of stock writes its movement, so `verify_stock`
+can replay the ledger. Every function here needs the product locks of the
 products it touches (`inventory.locks`); none has a side effect beyond these rows.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -174,6 +175,23 @@ def allocations_release(
         actor=actor,
     )
     return [(stocks[stock_id], units) for stock_id, units in chosen]
+
+
+def waiting_change(changes: Mapping[int, int]) -> None:
+    """Move each product's `waiting_units` by the units its lines' `backordered` moved:
+    `changes` maps product ids to a (positive or negative) change. Every service that
+    changes a line's `backordered` calls this in the same transaction, under the product
+    lock; `verify_stock` checks the counter against the lines. One statement."""
+    changes = {pk: units for pk, units in changes.items() if units}
+    if not changes:
+        return
+    Product.objects.filter(pk__in=changes).update(
+        waiting_units=F("waiting_units")
+        + Case(
+            *(When(pk=pk, then=Value(units)) for pk, units in changes.items()),
+            output_field=IntegerField(),
+        )
+    )
 
 
 def shipped_remove(stock: Stock, units: int) -> None:

@@ -68,6 +68,14 @@ class Product(models.Model):
     release_date = models.DateField(
         null=True, blank=True, help_text="Before this date the product can only be pre-ordered."
     )
+    # Kept by `inventory.ledger.waiting_change` under the product lock, so that placement and
+    # quotes read the queue's length from the product row instead of summing the queue;
+    # `verify_stock` checks it against the lines.
+    waiting_units = models.PositiveIntegerField(
+        default=0,
+        editable=False,
+        help_text="Units waiting in the backorder queue: the sum of the lines' backordered units.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -9,6 +9,7 @@ module only applies it. Caller must hold the product and stock locks.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
@@ -68,6 +69,10 @@ def order_lines_create(
         lines.append(line)
     promise_placed(lines)
     OrderLine.objects.bulk_create(lines)
+    waiting: dict[int, int] = defaultdict(int)
+    for plan in planned:
+        waiting[plan.product_id] += plan.backordered
+    ledger.waiting_change(waiting)
     ledger.allocations_apply(
         changes=[
             (line, stocks[stock_id], units)
@@ -90,7 +95,8 @@ def backorders_fill(*, product_id: int, supply: Sequence[Supply], now: datetime)
     fill is `inventory.allocation.fill_backorders`' rule worked out in SQL, set-based: the
     queue's running sums of waiting units (`orders.selectors.queue_positions_sql`) laid
     against the warehouses' running sums of free units (higher priority first) give each
-    line's units from each warehouse, so a fixed number of statements fill any queue.
+    line's units from each warehouse, so a fixed number of statements fill any queue. The
+    product's `waiting_units` falls by the units allocated.
     `tests/orders/test_allocating.py` checks the two agree.
     """
     pools = sorted((s for s in supply if s.free > 0), key=lambda s: (-s.priority, s.stock_id))
@@ -122,4 +128,6 @@ def backorders_fill(*, product_id: int, supply: Sequence[Supply], now: datetime)
         fill_events_insert(fill=fill, now=now)
         ledger.fills_apply(fill=fill, kind=StockMovement.Kind.ALLOCATION, now=now)
         outbox.allocated_notices(fill=fill, now=now)
-        return int(sql.fetch(f"SELECT SUM(units) FROM {fill}")[0][0])
+        units = int(sql.fetch(f"SELECT SUM(units) FROM {fill}")[0][0])
+        ledger.waiting_change({product_id: -units})
+        return units

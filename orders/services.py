@@ -134,11 +134,13 @@ def order_place(
         shipping = _check_shipping(shipping)
     today = today or timezone.localdate()
     requested = [RequestedLine(products[line.sku].pk, line.quantity) for line in lines]
-    # Supply outlook, read before the locks to keep them short: purchase orders and supplier
-    # terms never take the product lock, so reading them under it would be no fresher.
-    ordered = list(products.values())
-    lead_times = stock_selectors.lead_times(ordered)
-    incoming = stock_selectors.incoming_supply(lead_times)
+    # Supply outlook, read before the locks to keep them short (and from the cache, where
+    # it is current): purchase orders and supplier terms never take the product lock, so
+    # reading them under it would be no fresher, and each of their changes refreshes every
+    # waiting line's ETA once it commits.
+    outlooks = stock_selectors.supply_outlooks([p.pk for p in products.values()], today)
+    lead_times = {p.pk: outlooks[p.pk].lead_time_days(p) for p in products.values()}
+    incoming = {pk: outlook.incoming for pk, outlook in outlooks.items()}
     placed = _order_place_locked(
         email=email,
         name=name,
@@ -179,9 +181,10 @@ def _order_place_locked(
     if len(products) != len(set(product_ids)):
         raise ValidationFailed("A product was removed while ordering.", fields={"lines": "stale"})
     stocks = {stock.pk: stock for stock in lock_stocks(product_ids)}
-    backordered = stock_selectors.backordered_units(products)
+    # The locked product rows carry the length of their queues (`waiting_units`).
+    backordered = {pk: product.waiting_units for pk, product in products.items()}
     rules = {
-        pk: stock_selectors.product_rules(product, backordered.get(pk, 0))
+        pk: stock_selectors.product_rules(product, backordered[pk])
         for pk, product in products.items()
     }
     supply = [
@@ -208,7 +211,7 @@ def _order_place_locked(
         )
         for pk, product in products.items()
     }
-    ahead = {pk: backordered.get(pk, 0) for pk in products}
+    ahead = dict(backordered)
 
     order = Order.objects.create(
         email=email,
@@ -390,6 +393,7 @@ def order_line_cancel(
                 line, from_allocation, kind=StockMovement.Kind.DEALLOCATION, actor=actor
             )
         line.backordered -= from_backorder
+        ledger.waiting_change({product_id: -from_backorder})
         line.allocated -= from_allocation
         line.cancelled += quantity
         who = "customer" if by_customer else "staff"

@@ -82,6 +82,11 @@ def test_what_the_customer_was_told_has_one_writer():
     assert writers == {"orders.promises"}
 
 
+def test_the_queue_s_length_has_one_writer():
+    writers = {name for name, tree in MODULES.items() if _writes_field(tree, "waiting_units")}
+    assert writers == {"inventory.ledger"}
+
+
 def test_a_line_status_is_written_only_through_the_status_door():
     """Every `status=` given to an order-line write, and every `line.status = ...`, is in
     orders.lifecycle or passes on the status `line_change` derived (a variable, never a

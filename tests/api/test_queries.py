@@ -6,6 +6,7 @@ from inventory.stock import stock_receive
 from orders.models import Order
 from orders.services import LineRequest, order_place
 from tests.factories import ProductFactory, SupplierFactory
+from tests.helpers import iso_in_days
 
 
 def _order_of(lines: int):
@@ -47,10 +48,11 @@ def test_placing_an_order(api, default_warehouse, django_assert_num_queries, lin
         "lines": [{"sku": sku, "quantity": 2} for sku in skus],
     }
 
-    # Products, supplier terms and incoming supply before the locks; under them the products,
-    # stock and queue; the order, its lines, allocations, stock, ledger, events, ETAs and the
-    # confirmation email in the outbox. No savepoint, and the answer is built from what the
-    # service wrote (the transaction's own BEGIN and COMMIT are not counted here).
+    # Products, supplier terms and incoming supply before the locks; under them the products
+    # (with their queues' counters) and stock; the order, its lines, the queues' counters,
+    # allocations, stock, ledger, events, ETAs and the confirmation email in the outbox. No
+    # savepoint, and the answer is built from what the service wrote (the transaction's own
+    # BEGIN and COMMIT are not counted here).
     with django_assert_num_queries(14):
         response = api.post("/api/v1/orders", body, format="json")
 
@@ -67,9 +69,10 @@ def test_placing_a_one_line_order(api, default_warehouse, django_assert_num_quer
         stock_receive(product=product, quantity=1)
     body = {"email": "a@example.com", "name": "A", "lines": [{"sku": product.sku, "quantity": 1}]}
 
-    # The three reads before the locks, the three under them, then the order, its line, (from
-    # stock: the allocation, stock counter and ledger row), its events, ETA and confirmation.
-    with django_assert_num_queries(14 if stocked else 11):
+    # The three reads before the locks, the two locks (the product row carries its queue's
+    # length), then the order, its line, (from stock: the allocation, stock counter and ledger
+    # row; backordered: the queue's counter), its events, ETA and confirmation.
+    with django_assert_num_queries(13 if stocked else 11):
         response = api.post("/api/v1/orders", body, format="json")
 
     assert response.status_code == 201
@@ -100,9 +103,9 @@ def test_a_refused_order(api, default_warehouse, django_assert_num_queries):
     product = ProductFactory(backorder_policy="deny")
     body = {"email": "a@example.com", "name": "A", "lines": [{"sku": product.sku, "quantity": 1}]}
 
-    # The three reads before the locks, the three under them, the refused demand: one
-    # transaction.
-    with django_assert_num_queries(7):
+    # The three reads before the locks, the two locks (the product row carries its queue's
+    # length), the refused demand: one transaction.
+    with django_assert_num_queries(6):
         response = api.post("/api/v1/orders", body, format="json")
 
     assert response.status_code == 422
@@ -142,11 +145,28 @@ def test_reading_a_product(api, default_warehouse, django_assert_num_queries, wa
             supplier=terms.supplier, lines=[PurchaseLineRequest("HOODIE-SE", 5, date(2099, 1, 1))]
         )
 
-    # The product with its stock rows, the queue, and (the purchase orders are this
+    # The product with its stock rows and queue counter, and (the purchase orders are this
     # transaction's, so none from the cache) incoming supply and the supplier terms with
     # their receipts for the lead time.
-    with django_assert_num_queries(5):
+    with django_assert_num_queries(4):
         response = api.get("/api/v1/products/HOODIE-SE")
 
     assert len(response.json()["stock"]["warehouses"]) == warehouses
     assert response.json()["stock"]["incoming"] == 5 * warehouses
+
+
+def test_a_second_order_takes_the_supply_outlook_from_the_cache(
+    api, default_warehouse, django_assert_num_queries
+):
+    product = ProductFactory(lead_time_days=14)
+    body = {"email": "a@example.com", "name": "A", "lines": [{"sku": product.sku, "quantity": 1}]}
+    first = api.post("/api/v1/orders", body, format="json")
+
+    # The product, then the locks and writes as for the first: its incoming supply and
+    # supplier terms come from the cache.
+    with django_assert_num_queries(9):
+        response = api.post("/api/v1/orders", body, format="json")
+
+    assert (first.status_code, response.status_code) == (201, 201)
+    # The same promise as the first order's, from the same lead time.
+    assert response.json()["lines"][0]["eta"] == first.json()["lines"][0]["eta"] == iso_in_days(14)

@@ -7,7 +7,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from inventory.models import Stock
+from inventory.models import Product, Stock
 from inventory.purchasing import (
     ReceiptRequest,
     purchase_order_line_cancel,
@@ -193,6 +193,7 @@ def test_a_queue_longer_than_one_statement_s_id_list_moves_every_line(default_wa
             )
             for order in orders
         )
+        Product.objects.filter(pk=product.pk).update(waiting_units=length)
         purchase(product, length - 1, 3)
         assert refresh(product, Cause.PO_CREATED, detail="PO") == (0, length)
         return [line.pk for line in lines]
