@@ -41,12 +41,14 @@ test: $(DEV_STAMP) lint
 	$(PY) scripts/ensure_services.py
 	$(PY) -m pytest
 
-# In-process figures first, then the same app over HTTP (gunicorn, Celery, wrk, pgbench).
+# In-process figures first, the backorder queue's against their floors, then the same app
+# over HTTP (gunicorn, Celery, wrk, pgbench).
 bench: $(DEV_STAMP)
 	$(PY) scripts/ensure_services.py
 	@command -v wrk >/dev/null || { echo "wrk is missing; installing it: apt-get install -y wrk"; \
 		apt-get install -y wrk >/dev/null || { apt-get update >/dev/null && apt-get install -y wrk >/dev/null; }; }
 	$(PY) scripts/bench.py
+	$(PY) scripts/bench_queue.py
 	$(PY) scripts/bench_http.py
 
 clean:

@@ -12,8 +12,6 @@
 
 from __future__ import annotations
 
-import json
-import os
 import socket
 import subprocess
 import sys
@@ -21,44 +19,28 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
-from urllib.parse import urlparse
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ensure_services import maintenance_connection  # noqa: E402 - after the path is set
+from bench_setup import (  # noqa: E402
+    broker_purge,
+    django_on_scratch_database,
+    emit,
+    purchase_orders_ahead,
+)
 
-BASE_URL = os.environ.get("TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/backorder")
 BENCH_DB = "backorder_bench"
 
 
-def recreate_database() -> str:
-    with maintenance_connection(BASE_URL, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
-    return urlparse(BASE_URL)._replace(path=f"/{BENCH_DB}").geturl()
-
-
-def emit(name: str, value: float, unit: str, **detail: object) -> None:
-    print(json.dumps({"name": name, "value": round(value, 3), "unit": unit, **detail}), flush=True)
-
-
 def main() -> None:
-    os.environ["TEST_DATABASE_URL"] = recreate_database()
-    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings.test"
-    import django
-
-    django.setup()
-    from django.core.management import call_command
+    django_on_scratch_database(BENCH_DB)
     from django.db import connection, reset_queries
+    from django.db.models import F
     from django.test.utils import CaptureQueriesContext
-
-    call_command("migrate", verbosity=0)
-
     from django.utils import timezone
 
-    from inventory.models import Product, Supplier, Warehouse
-    from inventory.purchasing import PurchaseLineRequest, purchase_order_create
+    from inventory.models import Product, Warehouse
     from inventory.selectors import availability_quote
     from inventory.stock import stock_receive
     from orders.models import Order, OrderLine
@@ -175,6 +157,8 @@ def main() -> None:
             )
             for order in queued_orders
         )
+        # The queue's length, as placement would have counted it.
+        Product.objects.filter(pk=target.pk).update(waiting_units=F("waiting_units") + lines)
 
     # 3. A queue of 20,000 backordered lines filled by one receipt.
     queue = product("QUEUE")
@@ -199,13 +183,8 @@ def main() -> None:
     # 4. ETAs of a 20,000-line queue after three purchase orders cover parts of it.
     awaited = product("AWAITED")
     backorder_queue(awaited, lines)
-    supplier = Supplier.objects.create(name="Bench supplier", lead_time_days=30)
+    purchase_orders_ahead("AWAITED")
     today = timezone.localdate()
-    for days, quantity in ((5, 4000), (12, 6000), (20, 5000)):
-        purchase_order_create(
-            supplier=supplier,
-            lines=[PurchaseLineRequest("AWAITED", quantity, today + timedelta(days=days))],
-        )
     with CaptureQueriesContext(connection) as queries:
         started = time.perf_counter()
         moved = product_etas_refresh(product_id=awaited.pk, cause="po_created")
@@ -310,6 +289,8 @@ def main() -> None:
                 browser.get(path)
             elapsed = time.perf_counter() - started
         emit(name, rounds / elapsed, "pages/s", queries=len(queries) // rounds)
+
+    broker_purge()
 
 
 if __name__ == "__main__":

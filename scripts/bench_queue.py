@@ -1,0 +1,205 @@
+"""Backorder-queue benchmarks on a scratch PostgreSQL database; prints one JSON object per
+figure, each with the floor it is measured against in the same run.
+
+- `receipt_5000_onto_20000_with_etas`: 5,000 units arrive (unplanned: a return, a found
+  pallet) for a product with 20,000 one-unit backorders and three purchase orders covering
+  parts of the queue. The receipt's transaction, then the refresh a worker runs after it:
+  5,000 lines allocated, and every waiting line whose date moves (14,000 of them) gets its
+  new ETA, its `EtaChange` and its customer's notice. `value` is the two together;
+  `lock_held_s` the longer of the two transactions, each of which holds the product lock
+  from its first statement to its commit. Floor: one hand-written statement doing the same
+  FIFO fill of the queue, measured on the same rows and rolled back.
+- `reallocate_1000000_lines_10000_skus`: 100 one-unit backorders for each of 10,000 SKUs
+  (1,000,000 lines), then 10 units received for every SKU. `value` is the time the refresh
+  tasks take to fill all of them (`orders.tasks.refresh_products`, in chunks of
+  `REFRESH_CHUNK` products, as one Celery worker process runs them); the floor is one
+  hand-written set-based statement filling every SKU's queue, measured on the same rows in
+  the same run and rolled back.
+
+The scale of the second figure is `BENCH_QUEUE_SKUS` (default 10,000) SKUs of
+`BENCH_QUEUE_DEPTH` (default 100) lines each.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench_setup import (  # noqa: E402
+    broker_purge,
+    django_on_scratch_database,
+    emit,
+    purchase_orders_ahead,
+)
+
+BENCH_DB = "backorder_bench_queue"
+SKUS = int(os.environ.get("BENCH_QUEUE_SKUS", "10000"))
+DEPTH = int(os.environ.get("BENCH_QUEUE_DEPTH", "100"))
+RECEIVED = 10
+
+# The floor: the FIFO fill of every product's queue from its free stock (all warehouses as
+# one pool), in one statement. Queue order as the app's: priority, then order time, then line.
+FILL_STATEMENT = """
+    WITH queue AS (
+        SELECT l.id, l.product_id, l.backordered,
+               SUM(l.backordered) OVER (
+                   PARTITION BY l.product_id ORDER BY o.priority DESC, o.created_at, l.id
+               ) AS position
+        FROM orders_orderline l JOIN orders_order o ON o.id = l.order_id
+        WHERE l.backordered > 0 {only}
+    ), free AS (
+        SELECT product_id, SUM(on_hand - allocated) AS units FROM inventory_stock
+        GROUP BY product_id HAVING SUM(on_hand - allocated) > 0
+    )
+    UPDATE orders_orderline l
+    SET allocated = l.allocated + LEAST(q.backordered, f.units - (q.position - q.backordered)),
+        backordered = l.backordered - LEAST(q.backordered, f.units - (q.position - q.backordered))
+    FROM queue q JOIN free f ON f.product_id = q.product_id
+    WHERE l.id = q.id AND q.position - q.backordered < f.units
+"""
+
+
+def main() -> None:
+    django_on_scratch_database(BENCH_DB)
+    from django.core.management import call_command
+    from django.db import connection, transaction
+    from django.test.utils import CaptureQueriesContext
+    from django.utils import timezone
+
+    from inventory.models import Product, Warehouse
+    from inventory.stock import stock_receive
+    from orders.models import EtaChange
+    from orders.queue import product_etas_refresh, product_refresh
+    from orders.tasks import REFRESH_CHUNK, refresh_products
+
+    warehouse = Warehouse.objects.get(is_default=True)
+    logging.getLogger("orders.tasks").setLevel(logging.WARNING)  # a line per product
+
+    def floor(only: str = "", params: tuple = ()) -> float:
+        """The fill statement's time, rolled back."""
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                started = time.perf_counter()
+                cursor.execute(FILL_STATEMENT.format(only=only), params)
+                elapsed = time.perf_counter() - started
+            transaction.set_rollback(True)
+        return elapsed
+
+    def queue_insert(first_product: int, products: int, depth: int, eta: date) -> None:
+        """`depth` one-unit backorders for each of `products` products (ids from
+        `first_product`), one order per line, oldest first, each promised `eta`; and the
+        products' counters, as placement would have kept them. Set up in SQL: what is
+        measured is the queue's work, not a million checkouts."""
+        now = timezone.now()
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "INSERT INTO orders_order (number, token, email, name, locale, ship_complete,"
+                " address, city, postal_code, country, phone, priority, created_at)"
+                " SELECT 'Q' || %s || '-' || n, md5(%s || '-' || n) || md5(n || '-' || %s),"
+                " 'q' || n || '@example.com', 'Queue', 'en', false, '', '', '', '', '', 0,"
+                " %s - (%s - n) * interval '1 millisecond'"
+                " FROM generate_series(1, %s) n",
+                [first_product, first_product, first_product, now, products * depth,
+                 products * depth],
+            )  # fmt: skip
+            cursor.execute(
+                "INSERT INTO orders_orderline (order_id, product_id, quantity, allocated,"
+                " backordered, shipped, cancelled, unit_price, status, eta, first_promised_eta,"
+                " notified_eta)"
+                " SELECT o.id, %s + (row_number() OVER (ORDER BY o.id) - 1) %% %s, 1, 0, 1, 0, 0,"
+                " 1, 'backordered', %s, %s, %s"
+                " FROM orders_order o WHERE o.number LIKE %s",
+                [first_product, products, eta, eta, eta, f"Q{first_product}-%"],
+            )
+            cursor.execute(
+                "UPDATE inventory_product SET waiting_units = waiting_units + %s"
+                " WHERE id >= %s AND id < %s",
+                [depth, first_product, first_product + products],
+            )
+            cursor.execute("ANALYZE")
+
+    # 1. 5,000 units onto a queue of 20,000 with three purchase orders ahead.
+    awaited = Product.objects.create(sku="AWAITED", name="Awaited", price=1, lead_time_days=30)
+    lines = 20_000
+    queue_insert(awaited.pk, 1, lines, timezone.localdate() + timedelta(days=30))
+    purchase_orders_ahead("AWAITED")
+    today = timezone.localdate()
+    product_etas_refresh(product_id=awaited.pk, cause=EtaChange.Cause.PO_CREATED)
+    with CaptureQueriesContext(connection) as receipt_queries:
+        started = time.perf_counter()
+        stock_receive(product=awaited, quantity=5000, warehouse=warehouse)
+        received = time.perf_counter() - started
+    fill_floor = floor("AND l.product_id = %s", (awaited.pk,))
+    with CaptureQueriesContext(connection) as queries:
+        started = time.perf_counter()
+        allocated, moved = product_refresh(
+            product_id=awaited.pk, cause=EtaChange.Cause.STOCK_CHANGED
+        )
+        refreshed = time.perf_counter() - started
+    assert allocated == 5000, allocated
+    if os.environ.get("BENCH_PROFILE"):
+        for query in sorted(queries.captured_queries, key=lambda q: -float(q["time"]))[:12]:
+            print(f"{float(query['time']) * 1000:8.1f} ms  {query['sql'][:150]}", file=sys.stderr)
+    emit(
+        "receipt_5000_onto_20000_with_etas",
+        received + refreshed,
+        "s",
+        receipt_s=round(received, 3),
+        refresh_s=round(refreshed, 3),
+        lock_held_s=round(max(received, refreshed), 3),
+        allocated=allocated,
+        etas_moved=moved,
+        queries=len(queries) + len(receipt_queries),
+        floor=round(fill_floor, 3),
+        ratio=round((received + refreshed) / fill_floor, 1),
+    )
+
+    # 2. 1,000,000 lines over 10,000 SKUs, and a receipt for every SKU.
+    first = None
+    for start in range(0, SKUS, 1000):
+        batch = Product.objects.bulk_create(
+            Product(sku=f"MASS-{n:05d}", name="Mass", price=1, lead_time_days=14)
+            for n in range(start, min(SKUS, start + 1000))
+        )
+        first = first or batch[0].pk
+    assert first is not None
+    queue_insert(first, SKUS, DEPTH, today + timedelta(days=14))
+    product_ids = list(range(first, first + SKUS))
+    with transaction.atomic():
+        for product_id in product_ids:
+            stock_receive(product=Product(pk=product_id), quantity=RECEIVED, warehouse=warehouse)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+    mass_floor = floor("AND l.product_id >= %s", (first,))
+    started = time.perf_counter()
+    filled = moved = 0
+    for start in range(0, len(product_ids), REFRESH_CHUNK):
+        units, etas = refresh_products(product_ids[start : start + REFRESH_CHUNK])
+        filled, moved = filled + units, moved + etas
+    elapsed = time.perf_counter() - started
+    assert filled == SKUS * RECEIVED, filled
+    emit(
+        f"reallocate_{SKUS * DEPTH}_lines_{SKUS}_skus",
+        elapsed,
+        "s",
+        lines=SKUS * DEPTH,
+        skus=SKUS,
+        allocated=filled,
+        etas_moved=moved,
+        floor=round(mass_floor, 3),
+        ratio=round(elapsed / mass_floor, 2),
+    )
+    call_command("verify_stock")
+
+    broker_purge()
+
+
+if __name__ == "__main__":
+    main()
