@@ -13,6 +13,7 @@ import json
 import logging
 import math
 import re
+import time
 import uuid
 from typing import Any
 
@@ -29,7 +30,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import SimpleRateThrottle
 
-from config.cache import GuardedCache
+from config.cache import GuardedCache, window_hit
 from inventory.exceptions import BackorderError
 
 MAX_BODY_BYTES = 1_000_000
@@ -343,9 +344,14 @@ class ThrottleCounts(GuardedCache):
 class RateThrottle(SimpleRateThrottle):
     """Per client address, rates from `BACKORDER_API_RATES` read at request time.
 
-    Counts live in the `throttle` cache (Redis when `REDIS_URL` is set), so every web
-    process shares them; while it cannot be reached, in each process (`ThrottleCounts`), so
-    a Redis outage never turns a request into a 500. Staff callers are not throttled.
+    Fixed windows of the rate's period, on the clock (each minute for "60/min"): the rate's
+    number of requests pass in each, and `Retry-After` says when the window ends. One
+    counter, moved in one round trip (`config.cache.window_hit`), where DRF's sliding window
+    reads and writes back the list of every request's time: a flood costs the cache a counter,
+    not a growing list. Counts live in the `throttle` cache (Redis when `REDIS_URL` is set),
+    so every web process shares them; while it cannot be reached, in each process
+    (`ThrottleCounts`), so a Redis outage never turns a request into a 500. Staff callers are
+    not throttled.
     """
 
     cache = None  # type: ignore[assignment]
@@ -357,6 +363,24 @@ class RateThrottle(SimpleRateThrottle):
 
     def get_rate(self) -> str | None:
         return settings.BACKORDER_API_RATES.get(self.scope or "")
+
+    def allow_request(self, request: Request, view: Any) -> bool:
+        if self.rate is None:
+            return True
+        key = self.get_cache_key(request, view)
+        if key is None:
+            return True
+        allowed, seconds = self.parse_rate(self.rate)
+        if allowed is None or seconds is None:
+            return True
+        window = int(time.time() // seconds)
+        self.window_ends = (window + 1) * seconds
+        # Kept one period past the window's end: a clock a little behind still finds it.
+        hits = self.counts.apply(lambda cache: window_hit(cache, f"{key}:{window}", 2 * seconds))
+        return bool(hits <= allowed)
+
+    def wait(self) -> float | None:
+        return max(1.0, self.window_ends - time.time())
 
     def get_cache_key(self, request: Request, view: Any) -> str | None:
         if is_staff(request):

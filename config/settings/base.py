@@ -111,7 +111,7 @@ _REDIS_TIMEOUTS = {
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "config.cache.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "backorder",
             "OPTIONS": _REDIS_TIMEOUTS,
