@@ -127,8 +127,8 @@ class Timeline:
         order, the last with position None for every unit past all scheduled supply.
 
         A line's ETA is that of the first step reaching its last waiting unit: what `etas`
-        gives it, in a form set-based code can apply to a queue of any length (one `CASE`
-        over the queue's running sums). Neighbouring steps with the same ETA are merged.
+        gives it, in a form set-based code can apply to a queue of any length (the queue's
+        running sums joined to the steps). Neighbouring steps with the same ETA are merged.
         """
         steps: list[tuple[int | None, date | None]] = []
         end = 0

@@ -53,6 +53,8 @@ def order_lines_create(
             unit_price=product.price,
             status="",
             eta=eta,
+            queue_priority=order.priority,
+            queued_at=order.created_at,
         )
         kind = (
             OrderEvent.Kind.PREORDERED
@@ -87,33 +89,39 @@ def order_lines_create(
     return lines
 
 
-def backorders_fill(*, product_id: int, supply: Sequence[Supply], now: datetime) -> int:
-    """Allocate the product's free stock to its waiting lines in queue order; tell their
-    customers. Returns the units allocated.
+def backorders_fill(*, supply: Sequence[Supply], now: datetime) -> dict[int, int]:
+    """Allocate each product's free stock to its waiting lines in queue order; tell their
+    customers. Returns the units allocated per product.
 
-    `supply` is the product's free stock per warehouse, read under the stock locks. The
-    fill is `inventory.allocation.fill_backorders`' rule worked out in SQL, set-based: the
-    queue's running sums of waiting units (`orders.selectors.queue_positions_sql`) laid
-    against the warehouses' running sums of free units (higher priority first) give each
-    line's units from each warehouse, so a fixed number of statements fill any queue. The
-    product's `waiting_units` falls by the units allocated.
-    `tests/orders/test_allocating.py` checks the two agree.
+    `supply` is the free stock per warehouse of the products to fill (at most
+    `config.sql.ID_CHUNK` of them), read under their stock locks. The fill is
+    `inventory.allocation.fill_backorders`' rule worked out in SQL, set-based: each queue's
+    running sums of waiting units (`orders.selectors.queue_positions_sql`) laid against its
+    product's warehouses' running sums of free units (higher priority first) give each line's
+    units from each warehouse, so a fixed number of statements fill any number of queues of
+    any length. Each product's `waiting_units` falls by the units allocated.
+    `tests/orders/test_allocating.py` checks the SQL and the rule agree.
     """
-    pools = sorted((s for s in supply if s.free > 0), key=lambda s: (-s.priority, s.stock_id))
+    pools: dict[int, list[Supply]] = defaultdict(list)
+    for pool in sorted(supply, key=lambda s: (-s.priority, s.stock_id)):
+        if pool.free > 0:
+            pools[pool.product_id].append(pool)
     if not pools:
-        return 0
-    bounds, reached = [], 0
-    for pool in pools:
-        bounds.append((pool.stock_id, reached, reached + pool.free))
-        reached += pool.free
-    stocks_sql, stocks_params = sql.rows_union(("stock_id", "lo", "hi"), bounds)
-    queue_sql, queue_params = selectors.queue_positions_sql(product_id)
+        return {}
+    bounds = []
+    for product_id, product_pools in pools.items():
+        reached = 0
+        for pool in product_pools:
+            bounds.append((product_id, pool.stock_id, reached, reached + pool.free))
+            reached += pool.free
+    stocks_sql, stocks_params = sql.rows_union(("product_id", "stock_id", "lo", "hi"), bounds)
+    queue_sql, queue_params = selectors.queue_positions_sql(sorted(pools))
     line_start = "(q.position - q.backordered)"
     fill_select = (
-        f"SELECT q.id AS line_id, q.order_id, q.status AS status_before, s.stock_id,"
-        f" {sql.smaller('q.position', 's.hi')} - {sql.larger(line_start, 's.lo')} AS units"
-        f" FROM ({queue_sql}) q JOIN ({stocks_sql}) s"
-        f" ON {line_start} < s.hi AND s.lo < q.position"
+        f"SELECT q.id AS line_id, q.product_id, q.order_id, q.status AS status_before,"
+        f" s.stock_id, {sql.smaller('q.position', 's.hi')} - {sql.larger(line_start, 's.lo')}"
+        f" AS units FROM ({queue_sql}) q JOIN ({stocks_sql}) s"
+        f" ON s.product_id = q.product_id AND {line_start} < s.hi AND s.lo < q.position"
     )
     with sql.scratch_table("backorder_fill", fill_select, [*queue_params, *stocks_params]) as fill:
         per_line = f"(SELECT line_id, SUM(units) AS units FROM {fill} GROUP BY line_id)"
@@ -124,10 +132,15 @@ def backorders_fill(*, product_id: int, supply: Sequence[Supply], now: datetime)
             f" FROM {per_line} f WHERE {sql.table(OrderLine)}.id = f.line_id"
         )
         if not filled:
-            return 0
+            return {}
         fill_events_insert(fill=fill, now=now)
         ledger.fills_apply(fill=fill, kind=StockMovement.Kind.ALLOCATION, now=now)
         outbox.allocated_notices(fill=fill, now=now)
-        units = int(sql.fetch(f"SELECT SUM(units) FROM {fill}")[0][0])
-        ledger.waiting_change({product_id: -units})
+        units = {
+            int(product_id): int(total)
+            for product_id, total in sql.fetch(
+                f"SELECT product_id, SUM(units) FROM {fill} GROUP BY product_id"
+            )
+        }
+        ledger.waiting_change({product_id: -total for product_id, total in units.items()})
         return units

@@ -104,6 +104,11 @@ class OrderLine(models.Model):
         editable=False,
         help_text="The ETA the customer was last told (empty: told no date is known).",
     )
+    # The order's place in every queue (its priority, then when it was placed), copied onto
+    # each line by placement and by `orders.services.order_priority_set`, the only writers,
+    # so that a product's queue is read in index order without joining the orders.
+    queue_priority = models.IntegerField(default=0, editable=False)
+    queued_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:
         ordering = ["pk"]
@@ -117,19 +122,14 @@ class OrderLine(models.Model):
             ),
         ]
         indexes = [
-            # The backorder queue of one product.
+            # The backorder queue of each product, in queue order, with the units each line
+            # waits for: the queue's running sums (`orders.selectors.queue_positions_sql`)
+            # read it in order, without a sort or a join.
             models.Index(
-                fields=["product", "id"],
-                condition=Q(backordered__gt=0),
-                name="line_backorder_queue",
-            ),
-            # Units waiting per product, summed by every order placement (under the product
-            # lock) and every quote: an index-only scan, not a walk of the table.
-            models.Index(
-                fields=["product"],
+                fields=["product", "-queue_priority", "queued_at", "id"],
                 include=["backordered"],
                 condition=Q(backordered__gt=0),
-                name="line_backordered_units",
+                name="line_backorder_queue",
             ),
         ]
 

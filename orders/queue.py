@@ -5,11 +5,13 @@ every morning: under the product lock it releases pre-orders now due, fills back
 free stock in queue order (priority, then order time; `orders.selectors.queue_ordering`) and
 recomputes the ETA of every open line from the ETA rule (`inventory.eta`), recording each move
 as an `EtaChange` and telling the customers whose promise moved (`orders.promises`).
-Idempotent: a product already up to date is left unchanged.
+Idempotent: a product already up to date is left unchanged. `products_refresh` does the
+same for many products at once, in the same fixed number of statements.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 
 from django.db import transaction
@@ -36,14 +38,37 @@ def product_refresh(
 
     Takes the product lock; idempotent. Returns (units allocated, ETAs moved).
     """
+    return products_refresh(product_ids=[product_id], cause=cause, detail=detail, today=today)
+
+
+@transaction.atomic
+def products_refresh(
+    *, product_ids: Sequence[int], cause: str, detail: str = "", today: date | None = None
+) -> tuple[int, int]:
+    """`product_refresh` for several products (at most `config.sql.ID_CHUNK`) in one
+    transaction and a fixed number of statements, however many products and lines: what a
+    receipt or a morning's refresh of many products costs is the work, not a round of
+    statements per product.
+
+    Takes the products' locks, in primary-key order. Returns (units allocated, ETAs moved)
+    over all of them.
+    """
     today = today or timezone.localdate()
-    product = lock_products([product_id]).get(product_id)
-    if product is None:
+    products = list(lock_products(product_ids).values())
+    if not products:
         return 0, 0
-    if _preorders_release(product, today):
-        cause = EtaChange.Cause.RELEASED
-    allocated = _reallocate_locked(product, today)
-    moved = _etas_refresh_locked(product, cause=cause, detail=detail, today=today)
+    released = [product for product in products if _preorders_release(product, today)]
+    allocated = _reallocate_locked(products, today)
+    moved = _etas_refresh_locked(
+        [product for product in products if product not in released],
+        cause=cause,
+        detail=detail,
+        today=today,
+    )
+    if released:
+        moved += _etas_refresh_locked(
+            released, cause=EtaChange.Cause.RELEASED, detail=detail, today=today
+        )
     return allocated, moved
 
 
@@ -56,10 +81,8 @@ def product_reallocate(*, product_id: int, today: date | None = None) -> int:
     before its release date keeps its stock for release day.
     """
     today = today or timezone.localdate()
-    product = lock_products([product_id]).get(product_id)
-    if product is None:
-        return 0
-    return _reallocate_locked(product, today)
+    products = list(lock_products([product_id]).values())
+    return _reallocate_locked(products, today) if products else 0
 
 
 @transaction.atomic
@@ -73,10 +96,10 @@ def product_etas_refresh(
     statements however long the queue.
     """
     today = today or timezone.localdate()
-    product = lock_products([product_id]).get(product_id)
-    if product is None:
+    products = list(lock_products([product_id]).values())
+    if not products:
         return 0
-    return _etas_refresh_locked(product, cause=cause, detail=detail, today=today)
+    return _etas_refresh_locked(products, cause=cause, detail=detail, today=today)
 
 
 def _preorders_release(product: Product, today: date) -> int:
@@ -101,77 +124,106 @@ def _preorders_release(product: Product, today: date) -> int:
     return len(lines)
 
 
-def _reallocate_locked(product: Product, today: date) -> int:
-    """`product_reallocate` for a caller that already holds the product lock."""
-    product_id = product.pk
-    if (
-        product.backorder_policy == Policy.PREORDER
-        and product.release_date is not None
-        and today < product.release_date
-    ):
+def _reallocate_locked(products: Sequence[Product], today: date) -> int:
+    """`product_reallocate` of several products for a caller that holds their locks."""
+    eligible = [
+        product.pk
+        for product in products
+        if not (
+            product.backorder_policy == Policy.PREORDER
+            and product.release_date is not None
+            and today < product.release_date
+        )
+    ]
+    if not eligible:
         return 0
     supply = [
-        Supply(stock.pk, product_id, stock.warehouse.priority, stock.free)
-        for stock in lock_stocks([product_id])
+        Supply(stock.pk, stock.product_id, stock.warehouse.priority, stock.free)
+        for stock in lock_stocks(eligible)
         if stock.free > 0
     ]
-    return backorders_fill(product_id=product_id, supply=supply, now=timezone.now())
+    return sum(backorders_fill(supply=supply, now=timezone.now()).values())
 
 
-def _etas_refresh_locked(product: Product, *, cause: str, detail: str, today: date) -> int:
-    """`product_etas_refresh` for a caller that already holds the product lock.
+# Past every queue's end: the last step of an ETA walk covers every position up to this.
+_QUEUE_END = 2**62
 
-    Set-based: the ETA rule's steps (`Timeline.steps`) laid over the queue's running sums
-    give every waiting line its ETA in one statement; allocated lines ship after handling,
-    one whose planned date has passed ships today. The moves go to a scratch table, which
-    `orders.promises.etas_move` saves, records and tells: a fixed number of statements
-    however long the queue.
+
+def _etas_refresh_locked(
+    products: Sequence[Product], *, cause: str, detail: str, today: date
+) -> int:
+    """`product_etas_refresh` of several products for a caller that holds their locks.
+
+    Set-based: each product's ETA rule steps (`Timeline.steps`) laid over its queue's running
+    sums give every waiting line its ETA in one statement; allocated lines ship after
+    handling, one whose planned date has passed ships today. The moves go to a scratch table,
+    which `orders.promises.etas_move` saves, records and tells: a fixed number of statements
+    however many products and lines.
     """
-    product_id = product.pk
-    free = stock_selectors.free_units(product_id)
-    rule = stock_selectors.eta_rule(
-        product, stock_selectors.lead_times([product])[product_id], today
-    )
-    timeline = Timeline(
-        free=free, incoming=stock_selectors.incoming_supply([product_id])[product_id], rule=rule
-    )
-    moves_select, params = _eta_moves_sql(product_id, timeline.steps(), today, rule.ready)
+    if not products:
+        return 0
+    ids = [product.pk for product in products]
+    free = stock_selectors.free_units_of(ids)
+    lead_times = stock_selectors.lead_times(products)
+    incoming = stock_selectors.incoming_supply(ids)
+    steps: list[tuple[int, int, int, date | None]] = []
+    ready = today
+    for product in products:
+        rule = stock_selectors.eta_rule(product, lead_times[product.pk], today)
+        ready = rule.ready  # The same for every product: today and the shop's handling days.
+        timeline = Timeline(free=free.get(product.pk, 0), incoming=incoming[product.pk], rule=rule)
+        start = 0
+        for end, eta in timeline.steps():
+            steps.append((product.pk, start, _QUEUE_END if end is None else end, eta))
+            start = _QUEUE_END if end is None else end
+    moves_select, params = _eta_moves_sql(ids, steps, today, ready)
     with sql.scratch_table("eta_moves", moves_select, params) as moves:
         return etas_move(moves=moves, cause=cause, detail=detail, now=timezone.now())
 
 
 def _eta_moves_sql(
-    product_id: int, steps: list[tuple[int | None, date | None]], today: date, ready: date
+    product_ids: Sequence[int],
+    steps: Sequence[tuple[int, int, int, date | None]],
+    today: date,
+    ready: date,
 ) -> tuple[str, list[object]]:
-    """The product's lines whose ETA moves, as SQL: columns `line_id`, `order_id`,
+    """The products' lines whose ETA moves, as SQL: columns `line_id`, `order_id`,
     `previous`, `eta`, `told` (`notified_eta`), `waiting` (1 for a waiting line, 0 for an
     allocated one), `seq` (the queue position of a waiting line) and `kind`, the notice the
-    move owes (`orders.promises.eta_kind_sql`)."""
+    move owes (`orders.promises.eta_kind_sql`).
+
+    `steps` are (product id, after position, up to position, ETA): a waiting line of the
+    product whose queue position is in (after, up to] ships on that ETA."""
     day = sql.date_placeholder()
-    whens, params = [], []
-    for end, eta in steps[:-1]:
-        whens.append(f"WHEN q.position <= %s THEN {day}")
-        params += [end, sql.date_param(eta)]
-    params.append(sql.date_param(steps[-1][1]))
-    new_eta = f"CASE {' '.join(whens)} ELSE {day} END" if whens else day
-    queue_sql, queue_params = selectors.queue_positions_sql(product_id)
+    steps_sql = " UNION ALL ".join(
+        [f"SELECT %s AS product_id, %s AS after_position, %s AS up_to, {day} AS eta"] * len(steps)
+    )
+    steps_params = [
+        value
+        for product_id, after, up_to, eta in steps
+        for value in (product_id, after, up_to, sql.date_param(eta))
+    ]
+    queue_sql, queue_params = selectors.queue_positions_sql(product_ids)
     line = sql.table(OrderLine)
+    marks = ", ".join(["%s"] * len(product_ids))
     return (
         f"SELECT line_id, order_id, previous, eta, told, waiting, seq,"
         f" {eta_kind_sql('told', 'eta')} AS kind FROM ("
-        f"SELECT q.id AS line_id, q.order_id, q.eta AS previous, {new_eta} AS eta,"
-        f" q.notified_eta AS told, 1 AS waiting, q.position AS seq FROM ({queue_sql}) q) w"
+        f"SELECT q.id AS line_id, q.order_id, q.eta AS previous, s.eta AS eta,"
+        f" q.notified_eta AS told, 1 AS waiting, q.position AS seq FROM ({queue_sql}) q"
+        f" JOIN ({steps_sql}) s ON s.product_id = q.product_id"
+        f" AND q.position > s.after_position AND q.position <= s.up_to) w"
         f" WHERE {sql.differ('previous', 'eta')}"
         f" UNION ALL"
         f" SELECT id, order_id, eta, CASE WHEN eta IS NULL OR eta > {day} THEN {day}"
         f" ELSE {day} END, notified_eta, 0, 0, NULL FROM {line}"
-        f" WHERE product_id = %s AND backordered = 0 AND allocated > 0"
+        f" WHERE product_id IN ({marks}) AND backordered = 0 AND allocated > 0"
         f" AND (eta IS NULL OR eta < {day} OR eta > {day})",
         [
-            *params,
             *queue_params,
+            *steps_params,
             *[sql.date_param(d) for d in (ready, ready, today)],
-            product_id,
+            *product_ids,
             *[sql.date_param(d) for d in (today, ready)],
         ],
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -329,20 +330,21 @@ def order_page(order: Order) -> OrderPage:
 
 def queue_ordering() -> list[Any]:
     """A product's backorder queue order: priority, then order time, then line id."""
-    return [F("order__priority").desc(), "order__created_at", "pk"]
+    return [F("queue_priority").desc(), "queued_at", "pk"]
 
 
-def queue_positions_sql(product_id: int) -> tuple[str, list[object]]:
-    """The product's waiting lines with their place in the queue, as SQL: columns `id`,
-    `order_id`, `backordered`, `status`, `eta`, `notified_eta` and `position`, the units
-    waiting up to and including the line's own, in `queue_ordering`'s order."""
-    line, order = table(OrderLine), table(Order)
+def queue_positions_sql(product_ids: Sequence[int]) -> tuple[str, list[object]]:
+    """The products' waiting lines with their place in their product's queue, as SQL:
+    columns `id`, `product_id`, `order_id`, `backordered`, `status`, `eta`, `notified_eta`
+    and `position`, the units of the product waiting up to and including the line's own, in
+    `queue_ordering`'s order. At most `config.sql.ID_CHUNK` products."""
+    marks = ", ".join(["%s"] * len(product_ids))
     return (
-        f"SELECT l.id, l.order_id, l.backordered, l.status, l.eta, l.notified_eta,"
-        f" SUM(l.backordered) OVER (ORDER BY o.priority DESC, o.created_at, l.id) AS position"
-        f" FROM {line} l JOIN {order} o ON o.id = l.order_id"
-        f" WHERE l.product_id = %s AND l.backordered > 0",
-        [product_id],
+        f"SELECT l.id, l.product_id, l.order_id, l.backordered, l.status, l.eta,"
+        f" l.notified_eta, SUM(l.backordered) OVER (PARTITION BY l.product_id"
+        f" ORDER BY l.queue_priority DESC, l.queued_at, l.id) AS position"
+        f" FROM {table(OrderLine)} l WHERE l.product_id IN ({marks}) AND l.backordered > 0",
+        list(product_ids),
     )
 
 

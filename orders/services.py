@@ -536,6 +536,7 @@ def order_priority_set(*, order_id: int, priority: int, actor: Any = None) -> Or
         return order
     previous, order.priority = order.priority, priority
     order.save(update_fields=["priority"])
+    OrderLine.objects.filter(order=order).update(queue_priority=priority)
     OrderEvent.objects.create(
         order=order,
         kind=OrderEvent.Kind.PRIORITY_CHANGED,

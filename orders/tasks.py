@@ -54,14 +54,21 @@ def refresh_product(
 def refresh_products(
     product_ids: list[int], cause: str = EtaChange.Cause.STOCK_CHANGED, detail: str = ""
 ) -> list[int]:
-    """`refresh_product` for several products, each in its own transaction, with their
-    customer notices delivered together at the end: one email per order for the run."""
-    allocated = moved = 0
+    """`refresh_product` for several products at once (`queue.products_refresh`: one
+    transaction, a fixed number of statements), with their customer notices delivered
+    together: one email per order for the run."""
     with gathered():
-        for product_id in product_ids:
-            units, etas = refresh_product(product_id, cause, detail)
-            allocated += units
-            moved += etas
+        allocated, moved = queue.products_refresh(
+            product_ids=product_ids, cause=cause, detail=detail
+        )
+    if allocated or moved:
+        logger.info(
+            "%s product(s): allocated %s backordered unit(s), moved %s ETA(s) (%s)",
+            len(product_ids),
+            allocated,
+            moved,
+            cause,
+        )
     return [allocated, moved]
 
 

@@ -45,14 +45,15 @@ DEPTH = int(os.environ.get("BENCH_QUEUE_DEPTH", "100"))
 RECEIVED = 10
 
 # The floor: the FIFO fill of every product's queue from its free stock (all warehouses as
-# one pool), in one statement. Queue order as the app's: priority, then order time, then line.
+# one pool), in one statement. Queue order as the app's: priority, then order time, then line,
+# read from the lines' copy of their order's queue key, as the app reads it.
 FILL_STATEMENT = """
     WITH queue AS (
         SELECT l.id, l.product_id, l.backordered,
                SUM(l.backordered) OVER (
-                   PARTITION BY l.product_id ORDER BY o.priority DESC, o.created_at, l.id
+                   PARTITION BY l.product_id ORDER BY l.queue_priority DESC, l.queued_at, l.id
                ) AS position
-        FROM orders_orderline l JOIN orders_order o ON o.id = l.order_id
+        FROM orders_orderline l
         WHERE l.backordered > 0 {only}
     ), free AS (
         SELECT product_id, SUM(on_hand - allocated) AS units FROM inventory_stock
@@ -81,6 +82,16 @@ def main() -> None:
 
     warehouse = Warehouse.objects.get(is_default=True)
     logging.getLogger("orders.tasks").setLevel(logging.WARNING)  # a line per product
+
+    def slowest(queries: CaptureQueriesContext) -> None:
+        """With BENCH_PROFILE set: the statements that took longest, in total by shape."""
+        if not os.environ.get("BENCH_PROFILE"):
+            return
+        totals: dict[str, list[float]] = {}
+        for query in queries.captured_queries:
+            totals.setdefault(query["sql"][:120], []).append(float(query["time"]))
+        for shape, times in sorted(totals.items(), key=lambda item: -sum(item[1]))[:15]:
+            print(f"{sum(times) * 1000:9.1f} ms {len(times):6d}x  {shape}", file=sys.stderr)
 
     def floor(only: str = "", params: tuple = ()) -> float:
         """The fill statement's time, rolled back."""
@@ -112,9 +123,9 @@ def main() -> None:
             cursor.execute(
                 "INSERT INTO orders_orderline (order_id, product_id, quantity, allocated,"
                 " backordered, shipped, cancelled, unit_price, status, eta, first_promised_eta,"
-                " notified_eta)"
+                " notified_eta, queue_priority, queued_at)"
                 " SELECT o.id, %s + (row_number() OVER (ORDER BY o.id) - 1) %% %s, 1, 0, 1, 0, 0,"
-                " 1, 'backordered', %s, %s, %s"
+                " 1, 'backordered', %s, %s, %s, o.priority, o.created_at"
                 " FROM orders_order o WHERE o.number LIKE %s",
                 [first_product, products, eta, eta, eta, f"Q{first_product}-%"],
             )
@@ -144,9 +155,7 @@ def main() -> None:
         )
         refreshed = time.perf_counter() - started
     assert allocated == 5000, allocated
-    if os.environ.get("BENCH_PROFILE"):
-        for query in sorted(queries.captured_queries, key=lambda q: -float(q["time"]))[:12]:
-            print(f"{float(query['time']) * 1000:8.1f} ms  {query['sql'][:150]}", file=sys.stderr)
+    slowest(queries)
     emit(
         "receipt_5000_onto_20000_with_etas",
         received + refreshed,
@@ -180,10 +189,12 @@ def main() -> None:
     mass_floor = floor("AND l.product_id >= %s", (first,))
     started = time.perf_counter()
     filled = moved = 0
-    for start in range(0, len(product_ids), REFRESH_CHUNK):
-        units, etas = refresh_products(product_ids[start : start + REFRESH_CHUNK])
-        filled, moved = filled + units, moved + etas
+    with CaptureQueriesContext(connection) as queries:
+        for start in range(0, len(product_ids), REFRESH_CHUNK):
+            units, etas = refresh_products(product_ids[start : start + REFRESH_CHUNK])
+            filled, moved = filled + units, moved + etas
     elapsed = time.perf_counter() - started
+    slowest(queries)
     assert filled == SKUS * RECEIVED, filled
     emit(
         f"reallocate_{SKUS * DEPTH}_lines_{SKUS}_skus",

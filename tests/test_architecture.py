@@ -82,6 +82,11 @@ def test_what_the_customer_was_told_has_one_writer():
     assert writers == {"orders.promises"}
 
 
+def test_the_queue_order_of_a_line_is_written_by_placement_and_the_priority_service():
+    writers = {name for name, tree in MODULES.items() if _writes_field(tree, "queue_priority")}
+    assert writers == {"orders.allocating", "orders.services"}
+
+
 def test_the_queue_s_length_has_one_writer():
     writers = {name for name, tree in MODULES.items() if _writes_field(tree, "waiting_units")}
     assert writers == {"inventory.ledger"}

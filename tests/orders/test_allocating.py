@@ -12,11 +12,12 @@ from inventory.models import Allocation, Stock, StockMovement, Warehouse
 from inventory.selectors import stock_drift
 from inventory.stock import stock_receive
 from notifications.models import Notification
-from orders.models import OrderEvent, OrderLine
-from orders.queue import product_reallocate
+from orders.models import EtaChange, OrderEvent, OrderLine
+from orders.queue import product_reallocate, product_refresh, products_refresh
 from orders.selectors import queue_ordering
 from orders.services import LineRequest, order_place
 from tests.factories import ProductFactory
+from tests.helpers import purchase
 
 
 def _scenario(rng: random.Random, n: int):
@@ -166,3 +167,65 @@ def test_a_fill_records_one_event_and_one_email_per_order_with_what_each_line_go
         .order_by("pk")
         .values_list("order_line_id", "quantity")
     ) == [(line_a.pk, 2), (line_b.pk, 2)]
+
+
+def _lines_in_queue_order(product) -> list[tuple]:
+    return list(
+        OrderLine.objects.filter(product=product)
+        .order_by(*queue_ordering())
+        .values_list(
+            "allocated", "backordered", "status", "eta", "first_promised_eta", "notified_eta"
+        )
+    )
+
+
+def _world(seed: int, name: str) -> list:
+    """Eight random products (`_scenario`), some with purchase orders due."""
+    rng = random.Random(seed)
+    products = []
+    for n in range(8):
+        product = _scenario(rng, f"{name}{n}")
+        for _ in range(rng.randint(0, 2)):
+            purchase(product, rng.randint(1, 30), rng.randint(1, 20))
+        products.append(product)
+    return products
+
+
+@pytest.mark.django_db
+def test_refreshing_many_products_at_once_gives_each_what_refreshing_it_alone_gives():
+    # given two identical worlds of eight random products
+    together, alone = _world(7, "t"), _world(7, "a")
+    assert [_lines_in_queue_order(p) for p in together] == [_lines_in_queue_order(p) for p in alone]
+
+    # when one world is refreshed in one call, the other product by product
+    at_once = products_refresh(
+        product_ids=[p.pk for p in together], cause=EtaChange.Cause.STOCK_CHANGED
+    )
+    one_by_one = [
+        product_refresh(product_id=p.pk, cause=EtaChange.Cause.STOCK_CHANGED) for p in alone
+    ]
+
+    # then every line, ETA change and notice is the same
+    assert at_once == tuple(map(sum, zip(*one_by_one, strict=True)))
+    assert at_once[0] > 0 and at_once[1] > 0
+    for mine, theirs in zip(together, alone, strict=True):
+        assert _lines_in_queue_order(mine) == _lines_in_queue_order(theirs)
+        assert list(
+            EtaChange.objects.filter(line__product=mine)
+            .order_by("line__order__created_at", "pk")
+            .values_list("previous", "eta", "cause")
+        ) == list(
+            EtaChange.objects.filter(line__product=theirs)
+            .order_by("line__order__created_at", "pk")
+            .values_list("previous", "eta", "cause")
+        )
+
+    def notices(products):
+        return Counter(
+            Notification.objects.filter(order__lines__product__in=products).values_list(
+                "kind", flat=True
+            )
+        )
+
+    assert notices(together) == notices(alone)
+    assert stock_drift() == []

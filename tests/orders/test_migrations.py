@@ -1,17 +1,20 @@
 """Data migrations of orders: what they make of rows stored before them."""
 
 import importlib
+from datetime import timedelta
 
 import pytest
 from django.apps import apps
+from django.db import connection
 
-from orders.models import IdempotencyKey
+from orders.models import IdempotencyKey, Order, OrderLine
 from tests.factories import StaffFactory
-from tests.helpers import place
+from tests.helpers import place, place_line
 
 pytestmark = pytest.mark.django_db
 
 key_scope = importlib.import_module("orders.migrations.0008_idempotency_key_scope")
+queue_key = importlib.import_module("orders.migrations.0009_line_queue_key")
 
 
 def test_stored_keys_go_to_the_user_who_placed_their_order(hoodie):
@@ -33,3 +36,21 @@ def test_stored_keys_go_to_the_user_who_placed_their_order(hoodie):
         "k-customer": None,
         "k-pending": None,
     }
+
+
+def test_every_line_takes_its_order_s_queue_key(hoodie):
+    # given lines whose copy of the queue key is out of step with their orders
+    first, second = place_line(hoodie, 1), place_line(hoodie, 2)
+    placed = Order.objects.get(pk=second.order_id).created_at
+    Order.objects.filter(pk=first.order_id).update(priority=7)
+    OrderLine.objects.update(queue_priority=0, queued_at=placed + timedelta(days=1))
+
+    # when
+    with connection.cursor() as cursor:
+        cursor.execute(queue_key.BACKFILL)
+
+    # then
+    assert list(OrderLine.objects.order_by("pk").values_list("queue_priority", "queued_at")) == [
+        (7, Order.objects.get(pk=first.order_id).created_at),
+        (0, placed),
+    ]
