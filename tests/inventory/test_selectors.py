@@ -7,8 +7,10 @@ from django.db.models import F
 from inventory.models import Product, Stock
 from inventory.selectors import (
     Drift,
+    StockRow,
     availability_quote,
     lead_times,
+    product_with_stocks,
     stock_drift,
     supplier_reliability,
 )
@@ -196,3 +198,34 @@ def test_lead_time_is_the_fastest_active_supplier_else_the_product(default_wareh
     )
 
     assert lead_times([product, bare, unknown]) == {product.pk: 9, bare.pk: 21, unknown.pk: None}
+
+
+def test_the_product_read_s_compiled_query_reads_every_field_and_stock_row(hoodie):
+    # given a product with stock in two warehouses, waiting lines and a release date, and one
+    # with no stock row at all
+    north = WarehouseFactory(code="north", priority=200)
+    stock_receive(product=hoodie, quantity=3)
+    stock_receive(product=hoodie, quantity=2, warehouse=north)
+    place_line(hoodie, 7)
+    Product.objects.filter(pk=hoodie.pk).update(release_date=in_days(-3), max_per_order=9)
+    bare = ProductFactory(sku="O'Brien-1")
+
+    # when
+    read, stocks = product_with_stocks("HOODIE-SE")
+    bare_read, bare_stocks = product_with_stocks("O'Brien-1")
+
+    # then every field is the stored one, with its Python type
+    stored = Product.objects.get(pk=hoodie.pk)
+    fields = [field.attname for field in Product._meta.concrete_fields]
+    assert [getattr(read, name) for name in fields] == [getattr(stored, name) for name in fields]
+    assert (read.waiting_units, read.price, read.release_date) == (2, stored.price, in_days(-3))
+    assert sorted(stocks, key=lambda row: row.warehouse) == [
+        StockRow(s.pk, s.warehouse_id, s.warehouse.code, s.warehouse.priority, *counters)
+        for s, counters in zip(
+            Stock.objects.filter(product=hoodie).order_by("warehouse__code"),
+            [(3, 3), (2, 2)],
+            strict=True,
+        )
+    ]
+    assert (bare_read.pk, bare_stocks) == (bare.pk, [])
+    assert product_with_stocks("NO-SUCH-SKU") is None
