@@ -421,12 +421,7 @@ def free_units_of(product_ids: Iterable[int]) -> dict[int, int]:
 
 def free_units(product_id: int) -> int:
     """Units of the product on hand and not allocated, over all warehouses."""
-    return (
-        Stock.objects.filter(product_id=product_id).aggregate(
-            free=Sum(F("on_hand") - F("allocated"))
-        )["free"]
-        or 0
-    )
+    return free_units_of([product_id]).get(product_id, 0)
 
 
 @dataclass(frozen=True)
@@ -512,8 +507,8 @@ _SKU_MARK = "\x00sku"
 
 
 @functools.cache
-def _products_with_stocks_sql(vendor: str) -> tuple[str, list[Any], int]:
-    """The query's SQL on `vendor`, compiled once per process: compiling it again for every
+def _products_with_stocks_sql() -> tuple[str, list[Any], int]:
+    """The query's SQL on PostgreSQL, compiled once per process: compiling it again for every
     read was a third of a product read's CPU. Its parameters, and where the SKU goes in them."""
     _, products = _products_with_stocks()
     sql, params = products.filter(sku=_SKU_MARK).query.get_compiler(connection.alias).as_sql()
@@ -527,7 +522,7 @@ def product_with_stocks(sku: str) -> tuple[Product, list[StockRow]] | None:
     fields, products = _products_with_stocks()
     if connection.vendor == "postgresql":
         # psycopg hands back every column as the model's field holds it: no converters.
-        sql, params, at = _products_with_stocks_sql(connection.vendor)
+        sql, params, at = _products_with_stocks_sql()
         params = [*params[:at], sku, *params[at + 1 :]]
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
