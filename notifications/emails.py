@@ -20,7 +20,7 @@ from django.utils.translation import gettext as _
 
 from notifications.models import Notification
 from orders.models import Order, OrderLine
-from orders.selectors import order_status_url
+from orders.selectors import order_status_url, order_totals
 
 Kind = Notification.Kind
 
@@ -265,6 +265,7 @@ def _order_email(rows: list[Notification]) -> tuple[str, dict[str, Any], str]:
         "name": order.name,
         "sections": sections,
         "status_url": status_url,
+        "totals": order_totals(list(lines.values())),
         "waiting_elsewhere": order.ship_complete
         and any(line.backordered for line in lines.values()),
     }

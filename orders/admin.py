@@ -25,7 +25,8 @@ from orders.models import (
     Shipment,
     ShipmentLine,
 )
-from orders.selectors import eta_accuracy, orders_with_totals
+from orders.selectors import eta_accuracy, order_totals, orders_with_totals
+from orders.templatetags.shop import money
 
 LINE_COUNTERS = ("quantity", "allocated", "backordered", "shipped", "cancelled")
 LINE_ETAS = ("eta", "first_promised_eta")
@@ -115,6 +116,7 @@ class OrderAdmin(admin.ModelAdmin):
         "priority",
         "units",
         "units_backordered",
+        "total",
         "ships_by",
     )
     list_filter = ("locale", "ship_complete", "lines__status")
@@ -129,6 +131,7 @@ class OrderAdmin(admin.ModelAdmin):
         "ship_to",
         "locale",
         "ship_complete",
+        "totals",
     )
     fields = (*readonly_fields, "priority")
     actions = ["ship_together", "ship_as_ready"]
@@ -187,6 +190,22 @@ class OrderAdmin(admin.ModelAdmin):
         # Priority is the one editable field, and it reorders queues: through the service.
         if "priority" in form.changed_data:
             services.order_priority_set(order_id=obj.pk, priority=obj.priority, actor=request.user)
+
+    @admin.display(description="Total", ordering="total_value")
+    def total(self, order: Order) -> str:
+        return money(order.total_value)  # type: ignore[attr-defined]
+
+    @admin.display(description="Totals")
+    def totals(self, order: Order) -> str:
+        """What the order is worth, shipped, still to ship (of it waiting), cancelled."""
+        totals = order_totals(list(order.lines.all()))
+        parts = [
+            f"{money(totals.total)} in all",
+            f"{money(totals.shipped)} shipped",
+            f"{money(totals.to_ship)} to ship ({money(totals.waiting)} of it waiting for stock)",
+            f"{money(totals.cancelled)} cancelled",
+        ]
+        return "; ".join(parts)
 
     @admin.display(description="Units", ordering="total_units")
     def units(self, order: Order) -> int:

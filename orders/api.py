@@ -105,6 +105,20 @@ class OrderLineSerializer(serializers.Serializer):
     eta = serializers.DateField(
         allow_null=True, help_text="When the last outstanding unit is expected to ship."
     )
+    unit_price = serializers.DecimalField(
+        max_digits=12, decimal_places=2, help_text="The price of one unit when it was ordered."
+    )
+
+
+def _money(help_text: str) -> serializers.DecimalField:
+    return serializers.DecimalField(max_digits=14, decimal_places=2, help_text=help_text)
+
+
+class OrderTotalsSerializer(serializers.Serializer):
+    shipped = _money("The value of the units shipped.")
+    to_ship = _money("The value of the units still to ship (allocated and waiting).")
+    waiting = _money("The part of `to_ship` backordered or pre-ordered.")
+    cancelled = _money("The value of the units cancelled (not part of `total`).")
 
 
 class OrderSerializer(serializers.Serializer):
@@ -120,6 +134,8 @@ class OrderSerializer(serializers.Serializer):
         allow_null=True, help_text="When the last open line ships; null if unknown or none."
     )
     shipping_address = ShippingAddressSerializer(allow_null=True)
+    total = _money("What the order costs: quantity times unit price of every unit not cancelled.")
+    totals = OrderTotalsSerializer()
     lines = OrderLineSerializer(many=True)
 
 
@@ -162,6 +178,7 @@ class ShipmentSerializer(serializers.Serializer):
 def _order_data(order: Order) -> dict[str, Any]:
     """What `OrderSerializer` renders, from an order fetched with `orders_with_lines()`."""
     lines = list(order.lines.all())
+    totals = selectors.order_totals(lines)
     return {
         "number": order.number,
         "status": selectors.order_status(lines),
@@ -181,6 +198,8 @@ def _order_data(order: Order) -> dict[str, Any]:
         }
         if order.address
         else None,
+        "total": totals.total,
+        "totals": totals,
         "lines": lines,
     }
 

@@ -6,6 +6,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
@@ -63,6 +64,40 @@ def order_eta(lines: list[OrderLine]) -> date | None:
     if not open_lines or any(line.eta is None for line in open_lines):
         return None
     return max(line.eta for line in open_lines if line.eta is not None)
+
+
+@dataclass(frozen=True)
+class OrderTotals:
+    """What an order's lines are worth, in the shop's currency: the one place it is summed.
+
+    `total` is what the customer pays for: every unit not cancelled (contract §7), which is
+    `shipped` plus `to_ship`. `waiting` is the part of `to_ship` still backordered or
+    pre-ordered: the customer's money held up by missing stock.
+    """
+
+    total: Decimal
+    shipped: Decimal
+    to_ship: Decimal
+    waiting: Decimal
+    cancelled: Decimal
+
+
+def order_totals(lines: Sequence[OrderLine]) -> OrderTotals:
+    """The totals of an order's lines (all of them: pass the whole order)."""
+    shipped = to_ship = waiting = cancelled = Decimal("0.00")
+    for line in lines:
+        price = line.unit_price
+        shipped += line.shipped * price
+        to_ship += (line.allocated + line.backordered) * price
+        waiting += line.backordered * price
+        cancelled += line.cancelled * price
+    return OrderTotals(
+        total=shipped + to_ship,
+        shipped=shipped,
+        to_ship=to_ship,
+        waiting=waiting,
+        cancelled=cancelled,
+    )
 
 
 def order_status_url(order: Order) -> str:
@@ -232,6 +267,7 @@ class OrderPage:
     status: str
     eta: date | None
     lines: list[LineView]
+    totals: OrderTotals
     timeline: list[TimelineEntry]
     shipments: list[ShipmentView]
     can_change_shipping: bool
@@ -317,6 +353,7 @@ def order_page(order: Order) -> OrderPage:
         status=order_status(lines),
         eta=order_eta(lines),
         lines=list(views.values()),
+        totals=order_totals(lines),
         timeline=timeline,
         shipments=shipments,
         # With one unit left to ship, one parcel or several is the same thing.
@@ -413,14 +450,17 @@ def products_to_reallocate(today: date) -> dict[int, str]:
 
 
 def orders_with_totals(orders: QuerySet[Order] | None = None) -> QuerySet[Order]:
-    """Orders with `total_units`, `total_backordered` and the `last_eta` of their open lines.
+    """Orders with `total_units`, `total_backordered`, `total_value` (`OrderTotals.total`, in
+    SQL for sorting) and the `last_eta` of their open lines.
 
     Subqueries, not joins: a list filtering on lines joins them again, and a joined Sum would
     be multiplied by the matching lines.
     """
     totals = OrderLine.objects.filter(order=OuterRef("pk")).order_by().values("order")
+    not_cancelled = (F("quantity") - F("cancelled")) * F("unit_price")
     return (orders if orders is not None else Order.objects.all()).annotate(
         total_units=Subquery(totals.annotate(units=Sum("quantity")).values("units")),
+        total_value=Subquery(totals.annotate(value=Sum(not_cancelled)).values("value")),
         total_backordered=Subquery(totals.annotate(units=Sum("backordered")).values("units")),
         last_eta=Subquery(
             totals.filter(status__in=OPEN_STATUSES).annotate(last=Max("eta")).values("last")

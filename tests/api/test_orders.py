@@ -56,6 +56,13 @@ def test_an_order_past_stock_is_backordered_and_told_when_it_ships(api, hoodie_i
         "name": "Rina",
         "eta": iso_in_days(14),
         "shipping_address": None,
+        "total": "500000.00",
+        "totals": {
+            "shipped": "0.00",
+            "to_ship": "500000.00",
+            "waiting": "200000.00",
+            "cancelled": "0.00",
+        },
         "lines": [
             {
                 "id": line.pk,
@@ -68,6 +75,7 @@ def test_an_order_past_stock_is_backordered_and_told_when_it_ships(api, hoodie_i
                 "cancelled": 0,
                 "status": "backordered",
                 "eta": iso_in_days(14),
+                "unit_price": "100000.00",
             }
         ],
     }
@@ -561,3 +569,39 @@ def test_a_bad_shipping_address_is_a_400_and_orders_nothing(api, hoodie_in_stock
     assert response.status_code == 400
     assert field in str(response.json()["error"]["fields"])
     assert snapshot() == before
+
+
+# Totals --------------------------------------------------------------------------------------
+
+
+def test_the_total_counts_every_unit_not_cancelled_and_splits_what_is_left(
+    api, staff_api, hoodie_in_stock
+):
+    ProductFactory(sku="TOTE", price="25000.50")
+    placed = place(api, ("HOODIE-SE", 5), ("TOTE", 2)).json()
+    hoodie_line, tote_line = (line["id"] for line in placed["lines"])
+    assert placed["total"] == "550001.00"
+
+    staff_api.post(
+        f"/api/v1/orders/{placed['number']}/shipments",
+        {"lines": [{"line_id": hoodie_line, "quantity": 3}]},
+        format="json",
+    )
+    cancelled = staff_api.post(
+        f"/api/v1/orders/{placed['number']}/lines/{hoodie_line}/cancel",
+        {"quantity": 1},
+        format="json",
+    ).json()
+
+    # Hoodie: 3 shipped, 1 cancelled, 1 backordered; totes: 2 backordered at 25,000.50.
+    assert [line["unit_price"] for line in cancelled["lines"]] == ["100000.00", "25000.50"]
+    assert cancelled["total"] == "450001.00"
+    assert cancelled["totals"] == {
+        "shipped": "300000.00",
+        "to_ship": "150001.00",
+        "waiting": "150001.00",
+        "cancelled": "100000.00",
+    }
+    staff_api.post(f"/api/v1/orders/{placed['number']}/lines/{tote_line}/cancel", format="json")
+    body = staff_api.get(f"/api/v1/orders/{placed['number']}").json()
+    assert (body["total"], body["totals"]["cancelled"]) == ("400000.00", "150001.00")

@@ -83,8 +83,11 @@ def test_confirmation_tells_each_line_its_status_and_eta(smtp, hoodie):
         "  Status: Backordered\n"
         f"  Estimated ship date: {iso_in_days(14)}\n"
     ) in text
+    # A cap at the factory's 100,000 and two hoodies: nothing shipped or cancelled yet.
+    assert "\nOrder total: Rp300,000\n" in text
     assert order_status_url(order) in text
     html = email.html
+    assert "Order total: <strong>Rp300,000</strong></p>" in html
     assert f'<time datetime="{iso_in_days(14)}">' in html
     assert f'href="{order_status_url(order)}"' in html
     assert '<html lang="en">' in html
@@ -407,6 +410,9 @@ def test_staff_cancellation_gives_the_reason(smtp, hoodie):
         f"  Estimasi tanggal kirim: {iso_in_days(14)}\n"
         "  Alasan: Supplier discontinued\n"
     ) in email.text
+    assert "\nTotal pesanan: Rp200.000 (Rp200.000 belum dikirim, Rp100.000 dibatalkan)\n" in (
+        email.text
+    )
 
 
 def test_customer_cancellation_is_confirmed(smtp, hoodie):

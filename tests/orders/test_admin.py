@@ -16,7 +16,13 @@ from inventory.stock import stock_receive
 from notifications.models import Notification
 from orders.models import Order, OrderEvent
 from orders.queue import product_reallocate
-from orders.services import LineRequest, ShippingAddress, order_place, shipment_create
+from orders.services import (
+    LineRequest,
+    ShippingAddress,
+    order_line_cancel,
+    order_place,
+    shipment_create,
+)
 from tests.factories import ProductFactory, StaffFactory
 from tests.state import snapshot
 
@@ -194,6 +200,30 @@ def test_order_list_shows_when_each_order_ships(admin_client, hoodie, default_wa
 
     [row] = response.context["cl"].result_list
     assert (row.pk, row.last_eta) == (order.pk, timezone.localdate() + timedelta(days=14))
+
+
+def test_the_order_list_and_page_show_what_the_order_is_worth(
+    admin_client, hoodie, default_warehouse
+):
+    # given: three hoodies at 100,000, one shipped and one cancelled
+    stock_receive(product=hoodie, quantity=1)
+    order = place(hoodie, 3)
+    line = order.lines.get()
+    shipment_create(order=order, lines=[(line.pk, 1)])
+    order_line_cancel(line_id=line.pk, quantity=1)
+
+    # when
+    listed = admin_client.get(reverse("admin:orders_order_changelist"))
+    page = admin_client.get(reverse("admin:orders_order_change", args=[order.pk]))
+
+    # then
+    [row] = listed.context["cl"].result_list
+    assert row.total_value == 200000
+    assert "Rp200,000" in listed.content.decode()
+    assert (
+        "Rp200,000 in all; Rp100,000 shipped; Rp100,000 to ship (Rp100,000 of it waiting for"
+        " stock); Rp100,000 cancelled"
+    ) in page.content.decode()
 
 
 def test_changing_priority_in_the_admin_goes_through_the_service(

@@ -82,6 +82,7 @@ def test_the_page_shows_each_line_with_its_status_and_eta(client, mixed_order):
         response.content.decode()
     )
     assert "First promised" not in text
+    assert "Order total Rp300,000 Items" in text  # nothing shipped or cancelled: no split
     assert response["Cache-Control"].startswith("max-age=0")
     assert "no-store" in response["Cache-Control"]
     assert response["X-Robots-Tag"] == "noindex, nofollow"
@@ -142,6 +143,21 @@ def test_shipments_show_with_their_tracking_number(client, mixed_order):
     assert "1 × Logo Tee shipped" in text
     assert "Partly shipped" not in text  # the hoodies still wait: the order waits for stock
     assert "Waiting for stock" in text
+
+
+def test_the_total_says_what_shipped_what_is_left_and_what_was_cancelled(client, mixed_order):
+    # given: the tee shipped, one of the two hoodies cancelled
+    tee, hoodie = mixed_order.lines.order_by("pk")
+    shipment_create(order=mixed_order, lines=[(tee.pk, 1)])
+    order_line_cancel(line_id=hoodie.pk, quantity=1)
+
+    # when
+    text = page_text(client.get(status_path(mixed_order)))
+
+    # then
+    assert (
+        "Order total Rp200,000 Rp100,000 shipped Rp100,000 still to ship Rp100,000 cancelled"
+    ) in text
 
 
 @pytest.mark.parametrize(
