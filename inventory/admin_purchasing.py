@@ -35,6 +35,7 @@ from config.admin_mixins import (
     adopt,
     show_refusal,
 )
+from config.roles import RECEIVE_PERMISSION
 from inventory import checks, purchasing, selectors
 from inventory.exceptions import BackorderError
 from inventory.forms import (
@@ -256,10 +257,10 @@ class PurchaseOrderAdmin(PurchaseOrderSearchAdmin):
         obj: Any = None,
     ) -> HttpResponse:
         context["is_draft"] = obj is not None and obj.status == PurchaseOrder.Status.DRAFT
-        context["lines_open"] = (
-            obj is not None
-            and obj.status in PurchaseOrder.OPEN_STATUSES
-            and request.user.has_perm("inventory.change_purchaseorder")
+        is_open = obj is not None and obj.status in PurchaseOrder.OPEN_STATUSES
+        context["can_receive"] = is_open and request.user.has_perm(RECEIVE_PERMISSION)
+        context["can_reschedule"] = is_open and request.user.has_perm(
+            "inventory.change_purchaseorder"
         )
         return super().render_change_form(request, context, add, change, form_url, obj)
 
@@ -395,10 +396,10 @@ class PurchaseOrderAdmin(PurchaseOrderSearchAdmin):
         ]
 
     def _open_purchase_order(
-        self, request: HttpRequest, object_id: str
+        self, request: HttpRequest, object_id: str, permission: str
     ) -> tuple[PurchaseOrder, list[PurchaseOrderLine]] | HttpResponse:
         """The order and its lines, or a redirect to its page when it is not open."""
-        if not request.user.has_perm("inventory.change_purchaseorder"):
+        if not request.user.has_perm(permission):
             raise PermissionDenied
         purchase_order = self.get_object(request, unquote(object_id))
         if purchase_order is None:
@@ -438,7 +439,7 @@ class PurchaseOrderAdmin(PurchaseOrderSearchAdmin):
         return render(request, template, context)
 
     def receive_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        found = self._open_purchase_order(request, object_id)
+        found = self._open_purchase_order(request, object_id, RECEIVE_PERMISSION)
         if isinstance(found, HttpResponse):
             return found
         purchase_order, lines = found
@@ -490,7 +491,7 @@ class PurchaseOrderAdmin(PurchaseOrderSearchAdmin):
         )
 
     def reschedule_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        found = self._open_purchase_order(request, object_id)
+        found = self._open_purchase_order(request, object_id, "inventory.change_purchaseorder")
         if isinstance(found, HttpResponse):
             return found
         purchase_order, lines = found

@@ -27,6 +27,7 @@ from config.api import (
     StrictIntegerField,
     errors,
 )
+from config.roles import RECEIVE_PERMISSION
 from inventory import catalogue, purchasing, selectors
 from inventory.checks import MAX_LEAD_TIME_DAYS, MAX_QUANTITY, SKU_PATTERN, storable_text
 from inventory.exceptions import ValidationFailed
@@ -529,7 +530,7 @@ class PurchaseOrderLineView(APIView):
 
 class PurchaseOrderReceiveView(APIView):
     permission_classes = [StaffPermission]
-    staff_permissions = {"POST": ["inventory.change_purchaseorder"]}
+    staff_permissions = {"POST": [RECEIVE_PERMISSION]}
 
     @extend_schema(
         request=ReceiptWriteSerializer,

@@ -111,7 +111,9 @@ cat <<BANNER
 
   Backorder is running: http://localhost:${PORT}/  (shop)
                         http://localhost:${PORT}/admin/  (backoffice)
-  Demo staff login:     staff / backorder-demo
+  Demo staff login:     staff / backorder-demo  (everything)
+                        warehouse, purchasing, customer_service, read_only
+                        (one per role, same password)
   Database:             $(mask "${DATABASE_URL:-SQLite (var/db.sqlite3)}")
   Broker:               $(mask "${REDIS_URL:-filesystem (var/broker/)}")
   Emails:               $(mask "${EMAIL_URL:-one .eml file per email in var/mail/}")

@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from django.contrib.auth import authenticate
+from django.contrib.auth import authenticate, get_user_model
 from django.core.management import call_command
 from django.core.management.color import no_style
 from django.db import connection
@@ -98,3 +98,11 @@ def test_the_demo_data_loads_once(demo, settings):
     assert Order.objects.count() == orders == 8
     assert PurchaseOrder.objects.count() == 2
     assert authenticate(username="staff", password="backorder-demo") is not None
+    # and one login per role, in its group, as the README's table lists them
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    for role in ("warehouse", "purchasing", "customer_service", "read_only"):
+        user = authenticate(username=role, password="backorder-demo")
+        assert user is not None and user.is_staff and not user.is_superuser, role
+        assert list(user.groups.values_list("name", flat=True)) == [role]
+        assert f"| `{role}` |" in readme
+    assert get_user_model().objects.filter(is_staff=True).count() == 5

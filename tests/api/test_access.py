@@ -106,7 +106,7 @@ STAFF_CALLS = [
         "post",
         "/api/v1/purchase-orders/1/receive",
         {"lines": [{"sku": "HOODIE-SE", "quantity": 1}]},
-        "change_purchaseorder",
+        "add_purchasereceipt",
     ),
     ("get", "/api/v1/orders/{number}", None, "orders.view_order"),
     ("post", "/api/v1/orders/{number}/lines/{line}/cancel", {}, "orders.change_order"),

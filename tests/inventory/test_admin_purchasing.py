@@ -402,8 +402,14 @@ def test_draft_lines_are_editable_and_placed_lines_are_not(admin_client, hoodie,
     assert placed_lines.has_change_permission is False
     assert placed_lines.has_add_permission is False
     assert "outstanding" in placed_lines.readonly_fields
-    assert draft_page.context["lines_open"] is False
-    assert placed_page.context["lines_open"] is True
+    assert (draft_page.context["can_receive"], draft_page.context["can_reschedule"]) == (
+        False,
+        False,
+    )
+    assert (placed_page.context["can_receive"], placed_page.context["can_reschedule"]) == (
+        True,
+        True,
+    )
     assert reverse(RECEIVE, args=[placed.pk]) in placed_page.content.decode()
     assert reverse(RESCHEDULE, args=[placed.pk]) in placed_page.content.decode()
     assert reverse(RECEIVE, args=[draft.pk]) not in draft_page.content.decode()

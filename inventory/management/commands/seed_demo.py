@@ -3,10 +3,12 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
+from config.roles import ROLES, roles_setup
 from inventory import purchasing, stock
 from inventory.models import Product, Supplier, SupplierProduct, Warehouse
 from orders.services import LineRequest, order_place
@@ -25,7 +27,10 @@ CUSTOMERS = [
 
 
 class Command(BaseCommand):
-    help = "Load the demo catalogue, stock and orders (once), and the demo staff login."
+    help = (
+        "Load the demo catalogue, stock and orders (once), and the demo staff logins: a"
+        " superuser and one user per role."
+    )
 
     def handle(self, *args: object, **options: object) -> None:
         self._staff()
@@ -44,6 +49,15 @@ class Command(BaseCommand):
         User = get_user_model()
         if not User.objects.filter(username=DEMO_USERNAME).exists():
             User.objects.create_superuser(DEMO_USERNAME, "staff@example.com", DEMO_PASSWORD)
+        # One login per role, named after it, with the same password.
+        roles_setup()
+        for role in ROLES:
+            if User.objects.filter(username=role).exists():
+                continue
+            user = User.objects.create_user(
+                role, f"{role}@example.com", DEMO_PASSWORD, is_staff=True
+            )
+            user.groups.add(Group.objects.get(name=role))
 
     def _catalogue(self) -> None:
         today = timezone.localdate()
