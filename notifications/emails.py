@@ -112,6 +112,7 @@ class Entry:
     quantity: int
     status: str
     previous_eta: str | None = None
+    carrier: str = ""
     tracking: str = ""
     reason: str = ""
     cancel_url: str = ""
@@ -235,6 +236,7 @@ def _order_email(rows: list[Notification]) -> tuple[str, dict[str, Any], str]:
                     quantity=fact.get("quantity") or line.quantity,
                     status=status_label(line),
                     previous_eta=fact.get("previous_eta"),
+                    carrier=row.data.get("carrier", ""),
                     tracking=row.data.get("tracking", ""),
                     reason=row.data.get("reason", ""),
                 )

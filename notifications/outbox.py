@@ -177,7 +177,9 @@ def cancelled_notice(
     )
 
 
-def shipped_notice(*, order: Order, shipment_id: int, tracking: str, lines: dict[int, int]) -> None:
+def shipped_notice(
+    *, order: Order, shipment_id: int, tracking: str, lines: dict[int, int], carrier: str = ""
+) -> None:
     """`lines` maps order line id to units shipped."""
     _outbox_add(
         [
@@ -186,6 +188,7 @@ def shipped_notice(*, order: Order, shipment_id: int, tracking: str, lines: dict
                 Kind.SHIPPED,
                 f"{order.pk}:{shipment_id}",
                 {
+                    "carrier": carrier,
                     "tracking": tracking,
                     "lines": [{"id": pk, "quantity": units} for pk, units in sorted(lines.items())],
                 },

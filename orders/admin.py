@@ -5,12 +5,14 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.template.response import TemplateResponse
-from django.urls import path
+from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.html import format_html, format_html_join
 
 from config.admin_mixins import ReadOnlyAdminMixin, ReadOnlyInline
 from inventory.exceptions import BackorderError
@@ -21,11 +23,17 @@ from orders.models import (
     Order,
     OrderEvent,
     OrderLine,
+    ReadyToShip,
     RefusedDemand,
     Shipment,
     ShipmentLine,
 )
-from orders.selectors import eta_accuracy, order_totals, orders_with_totals
+from orders.selectors import (
+    eta_accuracy,
+    lines_ready_to_ship,
+    order_totals,
+    orders_with_totals,
+)
 from orders.templatetags.shop import money
 
 LINE_COUNTERS = ("quantity", "allocated", "backordered", "shipped", "cancelled")
@@ -99,13 +107,155 @@ class EtaChangeInline(ReadOnlyInline):
 
 class ShipmentInline(ReadOnlyInline):
     model = Shipment
-    fields = ("created_at", "tracking", "actor")
+    fields = ("created_at", "carrier", "tracking", "actor")
     readonly_fields = fields
     show_change_link = True
 
 
+# Shipping --------------------------------------------------------------------------------------
+
+SHIP_PERMISSION = "orders.add_shipment"
+
+
+class ShipmentForm(forms.Form):
+    """One shipment of one order: how many units of each ready line, the carrier, tracking."""
+
+    carrier = forms.CharField(
+        max_length=50,
+        required=False,
+        help_text="JNE, J&T, SiCepat...",
+        widget=forms.TextInput(attrs={"size": 12}),
+    )
+    tracking = forms.CharField(
+        label="Tracking number",
+        max_length=100,
+        required=False,
+        widget=forms.TextInput(attrs={"size": 24}),
+    )
+
+    def __init__(self, *args: Any, order: Order, lines: list[OrderLine], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.order, self.lines = order, lines
+        for line in lines:
+            self.fields[self.line_field(line)] = forms.IntegerField(
+                label=f"{line.product.sku} to ship",
+                min_value=0,
+                max_value=line.allocated,
+                initial=line.allocated,
+                widget=forms.NumberInput(attrs={"style": "width: 6em"}),
+            )
+
+    @staticmethod
+    def line_field(line: OrderLine) -> str:
+        return f"line_{line.pk}"
+
+    def rows(self) -> list[tuple[OrderLine, forms.BoundField]]:
+        return [(line, self[self.line_field(line)]) for line in self.lines]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if not self.errors and not self.shipment_lines():
+            raise forms.ValidationError("Choose at least one unit to ship.")
+        return data
+
+    def shipment_lines(self) -> list[tuple[int, int]]:
+        """(order line id, units) for every line with units to ship."""
+        chosen = (
+            (line.pk, self.cleaned_data.get(self.line_field(line)) or 0) for line in self.lines
+        )
+        return [(line_id, units) for line_id, units in chosen if units > 0]
+
+
+def ship_page(
+    model_admin: admin.ModelAdmin,
+    request: HttpRequest,
+    groups: list[tuple[Order, list[OrderLine]]],
+    *,
+    hidden: list[tuple[str, Any]],
+    back_url: str,
+) -> HttpResponse | None:
+    """The shipping form of one or more orders, each with its ready lines; on a valid post,
+    one shipment per order through `services.shipment_create`, and None (the caller
+    redirects). `hidden` are the (name, value) fields the page must post back (an action and
+    its selection)."""
+    if not request.user.has_perm(SHIP_PERMISSION):
+        raise PermissionDenied
+    posted = request.method == "POST" and "ship" in request.POST
+    forms_ = [
+        ShipmentForm(
+            request.POST if posted else None, order=order, lines=lines, prefix=f"order-{order.pk}"
+        )
+        for order, lines in groups
+    ]
+    if posted and all(form.is_valid() for form in forms_):
+        for form in forms_:
+            order = form.order
+            try:
+                shipment = services.shipment_create(
+                    order=order,
+                    lines=form.shipment_lines(),
+                    carrier=form.cleaned_data["carrier"],
+                    tracking=form.cleaned_data["tracking"],
+                    actor=request.user,
+                )
+            except BackorderError as refused:
+                model_admin.message_user(
+                    request, f"{order.number}: not shipped. {refused.message}", messages.ERROR
+                )
+                continue
+            units = sum(units for _, units in form.shipment_lines())
+            via = " ".join(part for part in (shipment.carrier, shipment.tracking) if part)
+            model_admin.message_user(
+                request,
+                f"{order.number}: shipped {units} unit(s)"
+                + (f", {via}" if via else "")
+                + ". The customer is emailed.",
+                messages.SUCCESS,
+            )
+        return None
+    return TemplateResponse(
+        request,
+        "admin/orders/ship.html",
+        {
+            **model_admin.admin_site.each_context(request),
+            "title": "Ship orders" if len(groups) > 1 else f"Ship {groups[0][0].number}",
+            "opts": model_admin.model._meta,
+            "forms": forms_,
+            "hidden": hidden,
+            "back_url": back_url,
+        },
+    )
+
+
+class OrderAdminForm(forms.ModelForm):
+    """The order page's one editable field, the queue priority, and why it changes."""
+
+    priority_reason = forms.CharField(
+        label="Reason for the priority change",
+        max_length=200,
+        required=False,
+        help_text="Why this order moves in the queue (a VIP, a replacement for a lost"
+        " parcel...): recorded on the order's history with your name.",
+        widget=forms.TextInput(attrs={"size": 60}),
+    )
+
+    class Meta:
+        model = Order
+        fields = ["priority"]
+
+    def clean_priority_reason(self) -> str:
+        return " ".join(self.cleaned_data["priority_reason"].split())
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if "priority" in self.changed_data and not data.get("priority_reason"):
+            self.add_error("priority_reason", "Say why the priority changes.")
+        return data
+
+
 @admin.register(Order)
 class OrderAdmin(admin.ModelAdmin):
+    form = OrderAdminForm
     list_display = (
         "number",
         "created_at",
@@ -133,7 +283,7 @@ class OrderAdmin(admin.ModelAdmin):
         "ship_complete",
         "totals",
     )
-    fields = (*readonly_fields, "priority")
+    fields = (*readonly_fields, "priority", "priority_reason")
     actions = ["ship_together", "ship_as_ready"]
     inlines = [
         OrderLineInline,
@@ -151,6 +301,61 @@ class OrderAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request: HttpRequest):
         return orders_with_totals(super().get_queryset(request))
+
+    def get_fields(self, request: HttpRequest, obj: Order | None = None):
+        fields = super().get_fields(request, obj)
+        if not self.has_change_permission(request, obj):
+            return [name for name in fields if name != "priority_reason"]
+        return fields
+
+    def get_urls(self):
+        return [
+            path(
+                "<path:object_id>/ship/",
+                self.admin_site.admin_view(self.ship_view),
+                name="orders_order_ship",
+            ),
+            *super().get_urls(),
+        ]
+
+    def render_change_form(
+        self,
+        request: HttpRequest,
+        context: dict[str, Any],
+        add: bool = False,
+        change: bool = False,
+        form_url: str = "",
+        obj: Order | None = None,
+    ) -> HttpResponse:
+        context["can_ship"] = (
+            obj is not None
+            and request.user.has_perm(SHIP_PERMISSION)
+            and obj.lines.filter(allocated__gt=0).exists()
+        )
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def ship_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """Ship some or all of what is ready of one order, with carrier and tracking."""
+        if not request.user.has_perm(SHIP_PERMISSION):
+            raise PermissionDenied
+        order = self.get_object(request, unquote(object_id))
+        if order is None:
+            raise Http404("No such order.")
+        order_url = reverse("admin:orders_order_change", args=[order.pk])
+        lines = list(lines_ready_to_ship(order.lines.select_related("product")).order_by("pk"))
+        if not lines:
+            waiting = sum(line.backordered for line in order.lines.all())
+            why = (
+                f"it ships complete and {waiting} unit(s) still wait for stock"
+                if order.ship_complete and waiting
+                else "none of it is allocated"
+            )
+            self.message_user(
+                request, f"{order.number} has nothing to ship: {why}.", messages.WARNING
+            )
+            return HttpResponseRedirect(order_url)
+        page = ship_page(self, request, [(order, lines)], hidden=[], back_url=order_url)
+        return page if page is not None else HttpResponseRedirect(order_url)
 
     @admin.display(description="Ship to")
     def ship_to(self, order: Order) -> str:
@@ -189,7 +394,12 @@ class OrderAdmin(admin.ModelAdmin):
     def save_model(self, request: HttpRequest, obj: Order, form: Any, change: bool) -> None:
         # Priority is the one editable field, and it reorders queues: through the service.
         if "priority" in form.changed_data:
-            services.order_priority_set(order_id=obj.pk, priority=obj.priority, actor=request.user)
+            services.order_priority_set(
+                order_id=obj.pk,
+                priority=obj.priority,
+                actor=request.user,
+                reason=form.cleaned_data["priority_reason"],
+            )
 
     @admin.display(description="Total", ordering="total_value")
     def total(self, order: Order) -> str:
@@ -199,12 +409,16 @@ class OrderAdmin(admin.ModelAdmin):
     def totals(self, order: Order) -> str:
         """What the order is worth, shipped, still to ship (of it waiting), cancelled."""
         totals = order_totals(list(order.lines.all()))
-        parts = [
-            f"{money(totals.total)} in all",
-            f"{money(totals.shipped)} shipped",
-            f"{money(totals.to_ship)} to ship ({money(totals.waiting)} of it waiting for stock)",
-            f"{money(totals.cancelled)} cancelled",
-        ]
+        parts = [f"{money(totals.total)} in all"]
+        if totals.shipped:
+            parts.append(f"{money(totals.shipped)} shipped")
+        if totals.to_ship:
+            waiting = (
+                f" ({money(totals.waiting)} of it waiting for stock)" if totals.waiting else ""
+            )
+            parts.append(f"{money(totals.to_ship)} to ship{waiting}")
+        if totals.cancelled:
+            parts.append(f"{money(totals.cancelled)} cancelled")
         return "; ".join(parts)
 
     @admin.display(description="Units", ordering="total_units")
@@ -292,6 +506,85 @@ class CancelReasonForm(forms.Form):
         return " ".join(self.cleaned_data["reason"].split())
 
 
+@admin.register(ReadyToShip)
+class ReadyToShipAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """What the warehouse picks next: lines with stock set aside that may ship now (an order
+    that ships complete once nothing of it waits), in queue order, with where to pick."""
+
+    list_display = (
+        "order_link",
+        "placed",
+        "customer",
+        "product",
+        "to_ship",
+        "pick_from",
+        "ships_together",
+    )
+    list_filter = ("order__ship_complete", "allocations__stock__warehouse")
+    search_fields = ("order__number", "order__email", "order__name", "product__sku")
+    list_select_related = ("order", "product")
+    actions = ["ship_selected"]
+    list_per_page = 100
+
+    def get_queryset(self, request: HttpRequest):
+        return lines_ready_to_ship(super().get_queryset(request)).prefetch_related(
+            "allocations__stock__warehouse"
+        )
+
+    def has_ship_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(SHIP_PERMISSION)
+
+    @admin.display(description="Order", ordering="order__number")
+    def order_link(self, line: OrderLine) -> str:
+        url = reverse("admin:orders_order_change", args=[line.order_id])
+        return format_html('<a href="{}">{}</a>', url, line.order.number)
+
+    @admin.display(description="Placed", ordering="queued_at")
+    def placed(self, line: OrderLine) -> Any:
+        return line.order.created_at
+
+    @admin.display(description="Customer", ordering="order__name")
+    def customer(self, line: OrderLine) -> str:
+        return line.order.name
+
+    @admin.display(description="To ship", ordering="allocated")
+    def to_ship(self, line: OrderLine) -> int:
+        return line.allocated
+
+    @admin.display(description="Pick from")
+    def pick_from(self, line: OrderLine) -> str:
+        return format_html_join(
+            ", ",
+            "{} &times; {}",
+            ((a.quantity, a.stock.warehouse.code) for a in line.allocations.all()),
+        )
+
+    @admin.display(description="Ships together", boolean=True)
+    def ships_together(self, line: OrderLine) -> bool:
+        return line.order.ship_complete
+
+    @admin.action(
+        description="Ship selected lines (asks for carrier and tracking)", permissions=["ship"]
+    )
+    def ship_selected(self, request: HttpRequest, queryset) -> HttpResponse | None:
+        groups: dict[int, tuple[Order, list[OrderLine]]] = {}
+        for line in queryset.select_related("order", "product").order_by("order_id", "pk"):
+            groups.setdefault(line.order_id, (line.order, []))[1].append(line)
+        if not groups:
+            self.message_user(request, "Nothing selected is ready to ship.", messages.WARNING)
+            return None
+        return ship_page(
+            self,
+            request,
+            list(groups.values()),
+            hidden=[
+                ("action", "ship_selected"),
+                *(("_selected_action", line.pk) for _, lines in groups.values() for line in lines),
+            ],
+            back_url=reverse("admin:orders_readytoship_changelist"),
+        )
+
+
 class ShipmentLineInline(ReadOnlyInline):
     model = ShipmentLine
     fields = ("order_line", "stock", "quantity")
@@ -300,7 +593,7 @@ class ShipmentLineInline(ReadOnlyInline):
 
 @admin.register(Shipment)
 class ShipmentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ("pk", "order", "tracking", "created_at", "actor")
+    list_display = ("pk", "order", "carrier", "tracking", "created_at", "actor")
     search_fields = ("order__number", "tracking")
     list_select_related = ("order", "actor")
     inlines = [ShipmentLineInline]

@@ -156,6 +156,9 @@ class ShipmentLineWriteSerializer(serializers.Serializer):
 
 class ShipmentWriteSerializer(serializers.Serializer):
     lines = ShipmentLineWriteSerializer(many=True, allow_empty=False, min_length=1, max_length=500)  # type: ignore[call-arg]
+    carrier = StrictCharField(
+        max_length=50, required=False, allow_blank=True, help_text="JNE, J&T, SiCepat..."
+    )
     tracking = StrictCharField(max_length=100, required=False, allow_blank=True)
 
 
@@ -166,6 +169,7 @@ class ShipmentLineSerializer(serializers.Serializer):
 
 class ShipmentSerializer(serializers.Serializer):
     id = serializers.IntegerField()
+    carrier = serializers.CharField(allow_blank=True)
     tracking = serializers.CharField(allow_blank=True)
     created_at = serializers.DateTimeField()
     lines = ShipmentLineSerializer(many=True)
@@ -366,10 +370,12 @@ class ShipmentListView(APIView):
             order=order,
             lines=[(line["line_id"], line["quantity"]) for line in values["lines"]],
             tracking=values.get("tracking", ""),
+            carrier=values.get("carrier", ""),
             actor=request.user,
         )
         body = {
             "id": shipment.pk,
+            "carrier": shipment.carrier,
             "tracking": shipment.tracking,
             "created_at": shipment.created_at,
             "lines": list(shipment.lines.all()),

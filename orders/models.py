@@ -131,6 +131,12 @@ class OrderLine(models.Model):
                 condition=Q(backordered__gt=0),
                 name="line_backorder_queue",
             ),
+            # The pick list (`orders.selectors.lines_ready_to_ship`), in queue order.
+            models.Index(
+                fields=["-queue_priority", "queued_at", "id"],
+                condition=Q(allocated__gt=0),
+                name="line_ready_to_ship",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -139,6 +145,15 @@ class OrderLine(models.Model):
     @property
     def outstanding(self) -> int:
         return self.quantity - self.shipped - self.cancelled
+
+
+class ReadyToShip(OrderLine):
+    """The admin's pick list: order lines with units set aside that may ship now."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "line ready to ship"
+        verbose_name_plural = "ready to ship (pick list)"
 
 
 class OrderEvent(models.Model):
@@ -228,6 +243,7 @@ class EtaChange(models.Model):
 
 class Shipment(models.Model):
     order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="shipments")
+    carrier = models.CharField(max_length=50, blank=True, help_text="JNE, J&T, SiCepat...")
     tracking = models.CharField(max_length=100, blank=True)
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

@@ -10,7 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Count, F, Max, OuterRef, Prefetch, Q, QuerySet, Subquery, Sum
+from django.db.models import Count, Exists, F, Max, OuterRef, Prefetch, Q, QuerySet, Subquery, Sum
 from django.http import Http404
 from django.utils import timezone
 
@@ -447,6 +447,18 @@ def products_to_reallocate(today: date) -> dict[int, str]:
 
 
 # Backoffice lists ---------------------------------------------------------------------------
+
+
+def lines_ready_to_ship(lines: QuerySet[OrderLine] | None = None) -> QuerySet[OrderLine]:
+    """Lines with allocated units that may ship now, in queue order: an order that ships
+    complete is ready only once nothing of it waits for stock."""
+    waiting = OrderLine.objects.filter(order=OuterRef("order"), backordered__gt=0)
+    return (
+        (lines if lines is not None else OrderLine.objects.all())
+        .filter(allocated__gt=0)
+        .filter(Q(order__ship_complete=False) | ~Exists(waiting))
+        .order_by("-queue_priority", "queued_at", "id")
+    )
 
 
 def orders_with_totals(orders: QuerySet[Order] | None = None) -> QuerySet[Order]:

@@ -439,6 +439,7 @@ def shipment_create(
     order: Order,
     lines: Sequence[tuple[int, int]],
     tracking: str = "",
+    carrier: str = "",
     actor: Any = None,
 ) -> Shipment:
     """Ship allocated units: `lines` are (order line id, quantity). Takes the product locks.
@@ -460,6 +461,7 @@ def shipment_create(
         raise NotShippable("This order ships complete and part of it is still backordered.")
     shipment = Shipment.objects.create(
         order=order,
+        carrier=" ".join(carrier.split())[:50],
         tracking=tracking.strip()[:100],
         actor=recorded_actor(actor),
     )
@@ -508,19 +510,27 @@ def shipment_create(
     EtaChange.objects.bulk_create(eta_changes)
     OrderEvent.objects.bulk_create(events)
     outbox.shipped_notice(
-        order=order, shipment_id=shipment.pk, tracking=shipment.tracking, lines=dict(wanted)
+        order=order,
+        shipment_id=shipment.pk,
+        carrier=shipment.carrier,
+        tracking=shipment.tracking,
+        lines=dict(wanted),
     )
     return shipment
 
 
 @transaction.atomic
-def order_priority_set(*, order_id: int, priority: int, actor: Any = None) -> Order:
-    """Move an order up or down the backorder queues of its products.
+def order_priority_set(
+    *, order_id: int, priority: int, actor: Any = None, reason: str = ""
+) -> Order:
+    """Move an order up or down the backorder queues of its products; `reason` (a VIP, a
+    replacement for a lost parcel...) goes on the order's history with who did it.
 
     Takes the locks of the products it waits for; those queues are refilled and their ETAs
     recomputed after commit.
     """
     check_priority(priority)
+    reason = check_text(reason, field="reason", max_length=200, required=False)
     waiting = sorted(
         set(
             OrderLine.objects.filter(order_id=order_id, backordered__gt=0).values_list(
@@ -540,7 +550,7 @@ def order_priority_set(*, order_id: int, priority: int, actor: Any = None) -> Or
     OrderEvent.objects.create(
         order=order,
         kind=OrderEvent.Kind.PRIORITY_CHANGED,
-        message=f"Queue priority {previous} to {priority}",
+        message=f"Queue priority {previous} to {priority}" + (f": {reason}" if reason else ""),
         actor=recorded_actor(actor),
     )
     refresh_after_commit(waiting, cause=EtaChange.Cause.QUEUE_CHANGED, detail=order.number)

@@ -467,13 +467,13 @@ def test_staff_ship_allocated_units(api, staff_api, hoodie_in_stock):
 
     response = staff_api.post(
         f"/api/v1/orders/{placed['number']}/shipments",
-        {"lines": [{"line_id": line_id, "quantity": 2}], "tracking": "JNE-123"},
+        {"lines": [{"line_id": line_id, "quantity": 2}], "tracking": "JNE-123", "carrier": "JNE"},
         format="json",
     )
 
     assert response.status_code == 201
     body = response.json()
-    assert body["tracking"] == "JNE-123"
+    assert (body["carrier"], body["tracking"]) == ("JNE", "JNE-123")
     assert body["lines"] == [{"line_id": line_id, "quantity": 2}]
     assert body["order"]["status"] == "shipped"
     assert body["order"]["lines"][0]["shipped"] == 2

@@ -235,6 +235,11 @@ def test_each_role_through_the_admin(client, shop, role):
         _admin_get(client, "admin:inventory_purchaseorder_add")
         == expected["add_purchase_order" in may]
     )
+    assert (
+        _admin_get(client, "admin:orders_order_ship", shop["in_stock"].pk)
+        == (expected["ship_order" in may])
+    )
+    assert _admin_get(client, "admin:orders_readytoship_changelist") == 200
 
     # Cancelling a waiting line's backordered units: an action only customer service has.
     line = waiting.lines.get()

@@ -232,21 +232,37 @@ def test_changing_priority_in_the_admin_goes_through_the_service(
     order = place(hoodie, 1)
     url = reverse("admin:orders_order_change", args=[order.pk])
 
+    # A priority change needs its reason.
+    refused = admin_client.post(url, {**inline_management_data(admin_client, url), "priority": "7"})
+    assert refused.status_code == 200
+    assert "Say why the priority changes." in refused.content.decode()
+    order.refresh_from_db()
+    assert order.priority == 0
+
     with django_capture_on_commit_callbacks() as callbacks:
         response = admin_client.post(
-            url, {**inline_management_data(admin_client, url), "priority": "7"}
+            url,
+            {
+                **inline_management_data(admin_client, url),
+                "priority": "7",
+                "priority_reason": "  Replacement for a   lost parcel ",
+            },
         )
 
     assert response.status_code == 302
     order.refresh_from_db()
     assert order.priority == 7
-    assert (
-        OrderEvent.objects.filter(order=order, kind=OrderEvent.Kind.PRIORITY_CHANGED).count() == 1
-    )
+    [event] = OrderEvent.objects.filter(order=order, kind=OrderEvent.Kind.PRIORITY_CHANGED)
+    assert event.message == "Queue priority 0 to 7: Replacement for a lost parcel"
+    assert event.actor.username == "boss"
     assert len(callbacks) == 1
+    # The order's history on its page says who and why.
+    page = admin_client.get(url).content.decode()
+    assert "Queue priority 0 to 7: Replacement for a lost parcel" in page
 
     response = admin_client.post(
-        url, {**inline_management_data(admin_client, url), "priority": "5000"}
+        url,
+        {**inline_management_data(admin_client, url), "priority": "5000", "priority_reason": "x"},
     )
     assert response.status_code == 200
     order.refresh_from_db()
@@ -292,3 +308,9 @@ def test_staff_see_the_shipping_address_and_can_switch_the_delivery_choice(
     assert (order.ship_complete, shipped.ship_complete) == (True, False)
     notice = Notification.objects.get(kind="shipping")
     assert (notice.order_id, notice.data["by_customer"]) == (order.pk, False)
+
+
+def test_the_admin_says_whose_time_zone_its_dates_are_in(admin_client, settings):
+    page = admin_client.get(reverse("admin:index")).content.decode()
+
+    assert f"Dates and times are the shop's: {settings.TIME_ZONE} (UTC" in page

@@ -132,14 +132,14 @@ def test_a_moved_eta_shows_beside_the_first_promise_and_in_the_history(client, d
 def test_shipments_show_with_their_tracking_number(client, mixed_order):
     # given
     line = mixed_order.lines.get(product__sku="TEE")
-    shipment_create(order=mixed_order, lines=[(line.pk, 1)], tracking="JNE-0042")
+    shipment_create(order=mixed_order, lines=[(line.pk, 1)], tracking="JNE-0042", carrier="JNE")
 
     # when
     text = page_text(client.get(status_path(mixed_order)))
 
     # then
     assert "Shipments" in text
-    assert "Tracking number: JNE-0042" in text
+    assert "Carrier: JNE · Tracking number: JNE-0042" in text
     assert "1 × Logo Tee shipped" in text
     assert "Partly shipped" not in text  # the hoodies still wait: the order waits for stock
     assert "Waiting for stock" in text
