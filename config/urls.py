@@ -11,11 +11,6 @@ from orders import api as orders_api
 from orders import lookup as order_lookup
 from orders import views as order_views
 
-admin.site.site_header = "Backorder backoffice"
-admin.site.site_title = "Backorder"
-admin.site.index_title = "Stock, orders and backorders"
-admin.site.enable_nav_sidebar = False
-
 api_v1 = [
     path("auth/token", tokens.AuthTokenView.as_view(), name="auth-token"),
     path("products", inventory_api.ProductListView.as_view(), name="products"),
@@ -52,6 +47,7 @@ api_v1 = [
         inventory_api.PurchaseOrderReceiveView.as_view(),
         name="purchase-order-receive",
     ),
+    path("reports/backlog", orders_api.BacklogReportView.as_view(), name="report-backlog"),
     path("orders", orders_api.OrderListView.as_view(), name="orders"),
     path("orders/<str:number>", orders_api.OrderView.as_view(), name="order"),
     path(

@@ -25,6 +25,8 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import URLPattern, path, reverse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
 
 from config.admin_mixins import ReadOnlyAdminMixin, ReadOnlyInline, ServiceFormAdmin, adopt
 from inventory import catalogue, selectors, stock
@@ -42,7 +44,7 @@ from inventory.models import (
 )
 from inventory.selectors import Reliability
 from orders import queue
-from orders.models import EtaChange
+from orders.models import EtaChange, OrderLine
 
 
 class StockInline(ReadOnlyInline):
@@ -130,10 +132,13 @@ class ProductAdmin(ServiceFormAdmin):
     )
     list_filter = ("backorder_policy",)
     search_fields = ("sku", "name")
+    # Explicit: the stock figures' GROUP BY drops the model's default ordering, and the
+    # product search (autocomplete) pages through this queryset.
+    ordering = ("sku",)
     inlines = [StockInline, SupplierTermsInline]
     actions = ["reallocate"]
     form = ProductForm
-    readonly_fields = ("effective_lead_time", "quote_for_one")
+    readonly_fields = ("effective_lead_time", "quote_for_one", "waiting_queue")
     fieldsets = (
         (None, {"fields": ("sku", "name", "price")}),
         (
@@ -150,7 +155,58 @@ class ProductAdmin(ServiceFormAdmin):
                 )
             },
         ),
+        ("Who is waiting, in queue order", {"fields": ("waiting_queue",)}),
     )
+
+    QUEUE_SHOWN = 50
+
+    @admin.display(description="Queue")
+    def waiting_queue(self, product: Product) -> str:
+        """The first lines of the product's backorder queue, with each line's ETA."""
+        if product.pk is None:
+            return "-"
+        lines = list(
+            OrderLine.objects.filter(product=product, backordered__gt=0)
+            .select_related("order")
+            .order_by("-queue_priority", "queued_at", "id")[: self.QUEUE_SHOWN + 1]
+        )
+        if not lines:
+            return "Nobody is waiting."
+        rows = format_html_join(
+            "",
+            '<tr><td>{}</td><td><a href="{}">{}</a></td><td>{}</td><td>{}</td><td>{}</td>'
+            "<td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    position,
+                    reverse("admin:orders_order_change", args=[line.order_id]),
+                    line.order.number,
+                    line.order.name,
+                    f"{timezone.localtime(line.queued_at):%Y-%m-%d %H:%M}",
+                    line.backordered,
+                    line.eta.isoformat() if line.eta else "unknown",
+                    line.first_promised_eta.isoformat() if line.first_promised_eta else "-",
+                )
+                for position, line in enumerate(lines[: self.QUEUE_SHOWN], start=1)
+            ),
+        )
+        more = ""
+        if len(lines) > self.QUEUE_SHOWN:
+            url = reverse("admin:orders_orderline_changelist")
+            more = format_html(
+                '<p><a href="{}?product__id__exact={}&amp;backordered__gt=0">All waiting lines'
+                " of {}</a></p>",
+                url,
+                product.pk,
+                product.sku,
+            )
+        return format_html(
+            '<table class="waiting-queue"><thead><tr><th>#</th><th>Order</th><th>Customer</th>'
+            "<th>Placed</th><th>Waiting</th><th>ETA</th><th>First promised</th></tr></thead>"
+            "<tbody>{}</tbody></table>{}",
+            rows,
+            more,
+        )
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Product]:
         return selectors.products_with_stock_figures(super().get_queryset(request))

@@ -15,7 +15,7 @@ the admin class they extend would scatter one page over two files.
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from django import forms
@@ -550,6 +550,7 @@ class ArrivalFilter(admin.SimpleListFilter):
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
         return [
             ("overdue", "Overdue"),
+            ("week", "Due in the next 7 days"),
             ("all", "All lines (drafts, received, cancelled too)"),
         ]
 
@@ -572,8 +573,13 @@ class ArrivalFilter(admin.SimpleListFilter):
         queryset = queryset.filter(
             purchase_order__status__in=PurchaseOrder.OPEN_STATUSES, remaining__gt=0
         )
+        today = timezone.localdate()
         if self.value() == "overdue":
-            queryset = queryset.filter(expected_date__lt=timezone.localdate())
+            queryset = queryset.filter(expected_date__lt=today)
+        elif self.value() == "week":
+            queryset = queryset.filter(
+                expected_date__gte=today, expected_date__lte=today + timedelta(days=7)
+            )
         return queryset
 
 

@@ -16,6 +16,7 @@ from django.utils.html import format_html, format_html_join
 
 from config.admin_mixins import ReadOnlyAdminMixin, ReadOnlyInline
 from inventory.exceptions import BackorderError
+from inventory.models import Supplier, SupplierProduct
 from notifications.models import Notification
 from orders import services
 from orders.models import (
@@ -28,6 +29,7 @@ from orders.models import (
     Shipment,
     ShipmentLine,
 )
+from orders.reports import AGE_BUCKETS, age_bucket_filters, past_first_promise
 from orders.selectors import (
     eta_accuracy,
     lines_ready_to_ship,
@@ -258,9 +260,8 @@ class OrderAdmin(admin.ModelAdmin):
     form = OrderAdminForm
     list_display = (
         "number",
-        "created_at",
+        "placed",
         "name",
-        "email",
         "locale",
         "ship_complete",
         "priority",
@@ -401,6 +402,10 @@ class OrderAdmin(admin.ModelAdmin):
                 reason=form.cleaned_data["priority_reason"],
             )
 
+    @admin.display(description="Placed", ordering="created_at")
+    def placed(self, order: Order) -> date:
+        return timezone.localtime(order.created_at).date()
+
     @admin.display(description="Total", ordering="total_value")
     def total(self, order: Order) -> str:
         return money(order.total_value)  # type: ignore[attr-defined]
@@ -430,13 +435,85 @@ class OrderAdmin(admin.ModelAdmin):
         return order.total_backordered  # type: ignore[attr-defined]
 
 
+class LineAgeFilter(admin.SimpleListFilter):
+    """Days since the line's order was placed, in the ageing report's buckets."""
+
+    title = "days since ordered"
+    parameter_name = "age"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [(label, f"{label} days") for label, _, _ in AGE_BUCKETS]
+
+    def queryset(self, request: HttpRequest, queryset: Any) -> Any:
+        buckets = age_bucket_filters("queued_at", timezone.localdate())
+        value = self.value() or ""
+        return queryset.filter(buckets[value]) if value in buckets else queryset
+
+
+class PromiseFilter(admin.SimpleListFilter):
+    title = "first promise"
+    parameter_name = "promise"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("past", "Past it, not shipped")]
+
+    def queryset(self, request: HttpRequest, queryset: Any) -> Any:
+        if self.value() == "past":
+            return queryset.filter(past_first_promise(timezone.localdate()))
+        return queryset
+
+
+class SupplierFilter(admin.SimpleListFilter):
+    """Lines of the products a supplier offers (its terms), preferred or not."""
+
+    title = "supplier"
+    parameter_name = "supplier"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [(str(pk), name) for pk, name in Supplier.objects.values_list("pk", "name")]
+
+    def queryset(self, request: HttpRequest, queryset: Any) -> Any:
+        value = self.value() or ""
+        if value.isdigit():
+            terms = SupplierProduct.objects.filter(supplier_id=int(value))
+            return queryset.filter(product__in=terms.values("product"))
+        return queryset
+
+
 @admin.register(OrderLine)
 class OrderLineAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ("order", "product", "status", *LINE_COUNTERS, *LINE_ETAS)
-    list_filter = ("status",)
+    """Every order line, in queue order: priority, then when the order was placed."""
+
+    list_display = ("order", "placed", "sku", "status", "units", *LINE_ETAS)
+    list_filter = ("status", PromiseFilter, LineAgeFilter, SupplierFilter)
     search_fields = ("order__number", "order__email", "product__sku")
     list_select_related = ("order", "product")
+    ordering = ("-queue_priority", "queued_at", "id")
     actions = ["cancel_backordered", "cancel_all"]
+    show_full_result_count = False
+
+    @admin.display(description="Placed", ordering="queued_at")
+    def placed(self, line: OrderLine) -> Any:
+        return timezone.localtime(line.queued_at).date()
+
+    @admin.display(description="SKU", ordering="product__sku")
+    def sku(self, line: OrderLine) -> str:
+        return line.product.sku
+
+    @admin.display(description="Units", ordering="quantity")
+    def units(self, line: OrderLine) -> str:
+        """ "5: 3 allocated, 2 waiting": the line's quantity and how it splits (no zeros)."""
+        parts = [
+            f"{count} {label}"
+            for count, label in (
+                (line.allocated, "allocated"),
+                (line.backordered, "waiting"),
+                (line.shipped, "shipped"),
+                (line.cancelled, "cancelled"),
+            )
+            if count
+        ]
+        return f"{line.quantity}: {', '.join(parts)}"
 
     def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
         # The changelist actions need it; a line's own form stays view-only, since saving it
@@ -525,6 +602,7 @@ class ReadyToShipAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_select_related = ("order", "product")
     actions = ["ship_selected"]
     list_per_page = 100
+    list_display_links = None  # each row links to its order, where the shipping form is
 
     def get_queryset(self, request: HttpRequest):
         return lines_ready_to_ship(super().get_queryset(request)).prefetch_related(

@@ -30,7 +30,7 @@ from config.api import (
     require_staff,
 )
 from inventory.checks import MAX_ORDER_LINES, MAX_QUANTITY
-from orders import selectors, services
+from orders import reports, selectors, services
 from orders.models import Order, OrderLine
 
 _NUMBER = re.compile(r"BO-[A-Z0-9]{4}-[A-Z0-9]{4}")
@@ -382,3 +382,44 @@ class ShipmentListView(APIView):
             "order": _order_data(_fresh(order)),
         }
         return Response(ShipmentSerializer(body).data, status=status.HTTP_201_CREATED)
+
+
+# Reports --------------------------------------------------------------------------------------
+
+
+class BacklogRowSerializer(serializers.Serializer):
+    sku = serializers.CharField()
+    name = serializers.CharField()
+    backordered_units = serializers.IntegerField(help_text="Units waiting (and pre-ordered).")
+    backordered_lines = serializers.IntegerField()
+    backordered_orders = serializers.IntegerField()
+    value_waiting = serializers.DecimalField(
+        max_digits=16, decimal_places=2, help_text="Waiting units times their unit price."
+    )
+    oldest_waiting_days = serializers.IntegerField()
+    next_supply_date = serializers.DateField(allow_null=True)
+    next_supply_units = serializers.IntegerField()
+    shortfall_units = serializers.IntegerField(
+        help_text="What stays backordered after all scheduled purchase-order supply."
+    )
+    last_eta = serializers.DateField(
+        allow_null=True, help_text="When the last line of the queue is expected to ship."
+    )
+
+
+class BacklogSerializer(serializers.Serializer):
+    results = BacklogRowSerializer(many=True)
+
+
+class BacklogReportView(APIView):
+    permission_classes = [StaffPermission]
+    staff_permissions = {"GET": ["orders.view_orderline"]}
+
+    @extend_schema(
+        responses={200: BacklogSerializer, **errors(401, 403)},
+        tags=["reports"],
+        summary="The backlog by product",
+        description="One row per product with backorders, largest value waiting first.",
+    )
+    def get(self, request: Request) -> Response:
+        return Response(BacklogSerializer({"results": reports.backlog()}).data)

@@ -131,12 +131,9 @@ class OrderLine(models.Model):
                 condition=Q(backordered__gt=0),
                 name="line_backorder_queue",
             ),
-            # The pick list (`orders.selectors.lines_ready_to_ship`), in queue order.
-            models.Index(
-                fields=["-queue_priority", "queued_at", "id"],
-                condition=Q(allocated__gt=0),
-                name="line_ready_to_ship",
-            ),
+            # Every line in queue order: the admin's line list and pick list
+            # (`orders.selectors.lines_ready_to_ship`) read a page of it without a sort.
+            models.Index(fields=["-queue_priority", "queued_at", "id"], name="line_queue_order"),
         ]
 
     def __str__(self) -> str:

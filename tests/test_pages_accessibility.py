@@ -182,3 +182,11 @@ def test_dates_are_for_people_inside_a_time_element_for_machines():
         late = datetime(2026, 12, 9, 20, 0, tzinfo=UTC)
         assert when(late) == '<time datetime="2026-12-10">10 December 2026</time>'
     assert when(None) == ""
+
+
+def test_the_backoffice_header_text_is_readable_on_its_blue():
+    # Django's admin header is #417690; what the backoffice writes on it is white.
+    css = (STYLESHEET.parent / "backoffice.css").read_text()
+    header = re.findall(r"(#site-name[^{]*|#branding[^{]*)\{[^}]*color:\s*(#[0-9a-fA-F]{6})", css)
+    assert [colour for _, colour in header] == ["#ffffff", "#ffffff"]
+    assert contrast("#ffffff", "#417690") >= 4.5

@@ -65,13 +65,15 @@ def test_api_examples_run_as_written_against_the_demo_data(demo, live_server, tm
         assert result.returncode == 0, result.stdout + result.stderr
 
         # then each answer is what its comment says
-        quote, order, receipt = (json.loads(line) for line in result.stdout.splitlines())
+        quote, order, backlog, receipt = (json.loads(line) for line in result.stdout.splitlines())
         assert quote["status"] == "backorder"
         assert (quote["backordered"], quote["eta"]) == (2, iso_in_days(14))
         assert order["number"] == Order.objects.get(email="rina@example.com").number
         assert [(line["sku"], line["backordered"], line["eta"]) for line in order["lines"]] == [
             ("HOODIE-SE", 1, iso_in_days(14))
         ]
+        hoodies = backlog["results"][0]
+        assert (hoodies["sku"], hoodies["backordered_lines"]) == ("HOODIE-SE", waiting_before + 1)
         assert (receipt["id"], receipt["status"]) == (1, "received")
         assert PurchaseOrder.objects.get(pk=1).status == PurchaseOrder.Status.RECEIVED
 

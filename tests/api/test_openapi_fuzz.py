@@ -54,13 +54,14 @@ def shop(transactional_db):
     return {"token": token, "order": order, "purchase_order": purchase_order}
 
 
-# Every method and path of contract §3, the token endpoint, reading a purchase order and
-# back-in-stock alerts.
+# Every method and path of contract §3, the token endpoint, reading a purchase order,
+# back-in-stock alerts and the backlog report (§7).
 OPERATIONS = [
     "GET /api/v1/orders/{number}",
     "GET /api/v1/products/{sku}",
     "GET /api/v1/products/{sku}/availability",
     "GET /api/v1/purchase-orders/{purchase_order_id}",
+    "GET /api/v1/reports/backlog",
     "PATCH /api/v1/products/{sku}",
     "PATCH /api/v1/purchase-orders/{purchase_order_id}/lines/{line_id}",
     "POST /api/v1/auth/token",

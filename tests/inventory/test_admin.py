@@ -1,6 +1,7 @@
 """The inventory backoffice: every page renders, stock changes, products saved through the
 catalogue service, and the "fill backorders" action."""
 
+import warnings
 from datetime import timedelta
 from decimal import Decimal
 
@@ -8,6 +9,7 @@ import pytest
 from django.contrib import admin
 from django.contrib.admin.models import ADDITION, LogEntry
 from django.contrib.messages import get_messages
+from django.core.paginator import UnorderedObjectListWarning
 from django.urls import reverse
 from django.utils import timezone
 
@@ -17,7 +19,7 @@ from inventory.models import Allocation, Product, Stock, StockMovement, Warehous
 from inventory.selectors import eta_rule, stock_drift
 from inventory.stock import stock_receive
 from orders.models import EtaChange, Order, RefusedDemand, Shipment, ShipmentLine
-from orders.services import LineRequest, order_place, shipment_create
+from orders.services import LineRequest, order_place, order_priority_set, shipment_create
 from tests.factories import ProductFactory, StaffFactory
 from tests.helpers import admin_product_form
 from tests.state import snapshot
@@ -67,10 +69,13 @@ def test_every_changelist_renders(admin_client, shop):
         assert response.status_code == 200, url
 
 
-def test_every_change_page_renders(admin_client, shop):
-    for model in admin.site._registry:
+def test_every_change_page_renders(admin_client, shop, superuser, rf):
+    request = rf.get("/admin/")
+    request.user = superuser
+    for model, model_admin in admin.site._registry.items():
         opts = model._meta
-        obj = model._default_manager.order_by("pk").first()
+        # The first row the admin itself lists (the pick list holds only lines ready to ship).
+        obj = model_admin.get_queryset(request).order_by("pk").first()
         if obj is None:
             continue
         url = reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[obj.pk])
@@ -392,3 +397,38 @@ def test_fill_backorders_action_runs_the_refresh_so_filled_lines_ship_on_the_rea
         "Filled from the admin",
     )
     assert stock_drift() == []
+
+
+def test_the_product_page_lists_who_waits_in_queue_order_with_each_eta(admin_client, hoodie):
+    # given: three waiting orders, the second bumped ahead of the first
+    first, second, third = (
+        order_place(email=f"{name}@example.com", name=name, lines=[LineRequest(hoodie.sku, 1)])
+        for name in ("Ayu", "Budi", "Citra")
+    )
+    order_priority_set(order_id=second.pk, priority=5, reason="VIP")
+
+    # when
+    page = admin_client.get(reverse("admin:inventory_product_change", args=[hoodie.pk]))
+
+    # then
+    text = page.content.decode()
+    queue = text[text.index('<table class="waiting-queue">') :]
+    assert queue.index(second.number) < queue.index(first.number) < queue.index(third.number)
+    eta = (timezone.localdate() + timedelta(days=14)).isoformat()
+    assert f"<td>1</td><td>{eta}</td>" in queue
+
+
+def test_the_product_search_pages_an_ordered_list(admin_client, hoodie):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UnorderedObjectListWarning)
+        response = admin_client.get(
+            "/admin/autocomplete/",
+            {
+                "app_label": "inventory",
+                "model_name": "stock",
+                "field_name": "product",
+                "term": "hood",
+            },
+        )
+
+    assert response.json()["results"] == [{"id": str(hoodie.pk), "text": str(hoodie)}]
