@@ -432,3 +432,14 @@ def test_the_product_search_pages_an_ordered_list(admin_client, hoodie):
         )
 
     assert response.json()["results"] == [{"id": str(hoodie.pk), "text": str(hoodie)}]
+
+
+def test_the_backoffice_forms_use_the_admins_form_style(admin_client, hoodie):
+    for url in (
+        reverse("admin:inventory_stock_change_stock"),
+        reverse("admin:orders_readytoship_changelist"),
+    ):
+        page = admin_client.get(url).content.decode()
+        assert "backoffice.css" in page
+    stock_form = admin_client.get(reverse("admin:inventory_stock_change_stock")).content.decode()
+    assert "admin/css/forms.css" in stock_form
