@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+import re
 from datetime import date, timedelta
 from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin import DateFieldListFilter
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
@@ -16,7 +18,7 @@ from django.utils.html import format_html, format_html_join
 
 from config.admin_mixins import ReadOnlyAdminMixin, ReadOnlyInline
 from inventory.exceptions import BackorderError
-from inventory.models import Supplier, SupplierProduct
+from inventory.models import Product, Supplier, SupplierProduct
 from notifications.models import Notification
 from orders import services
 from orders.models import (
@@ -38,6 +40,7 @@ from orders.selectors import (
 )
 from orders.templatetags.shop import money
 
+ORDER_NUMBER = re.compile(r"BO-[A-Z0-9]{4}-[A-Z0-9]{4}")
 LINE_COUNTERS = ("quantity", "allocated", "backordered", "shipped", "cancelled")
 LINE_ETAS = ("eta", "first_promised_eta")
 
@@ -270,9 +273,10 @@ class OrderAdmin(admin.ModelAdmin):
         "total",
         "ships_by",
     )
-    list_filter = ("locale", "ship_complete", "lines__status")
+    list_filter = ("locale", "ship_complete", "lines__status", ("created_at", DateFieldListFilter))
     search_fields = ("number", "email", "name")
-    date_hierarchy = "created_at"
+    # No date hierarchy: its links list every day any order was placed (a scan of them all).
+    show_full_result_count = False
     readonly_fields = (
         "number",
         "created_at",
@@ -496,6 +500,20 @@ class OrderLineAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def placed(self, line: OrderLine) -> Any:
         return timezone.localtime(line.queued_at).date()
 
+    def get_search_results(self, request: HttpRequest, queryset: Any, search_term: str) -> Any:
+        """An order number, a SKU or an email is looked up exactly, through an index; any
+        other text is searched for in all three (a scan of every line)."""
+        term = search_term.strip()
+        if ORDER_NUMBER.fullmatch(term.upper()):
+            return queryset.filter(order__number=term.upper()), False
+        products = Product.objects.filter(sku__iexact=term)
+        if term and products.exists():
+            return queryset.filter(product__in=products.values("pk")), False
+        if "@" in term:
+            orders = Order.objects.filter(email__iexact=term)
+            return queryset.filter(order__in=orders.values("pk")), False
+        return super().get_search_results(request, queryset, search_term)
+
     @admin.display(description="SKU", ordering="product__sku")
     def sku(self, line: OrderLine) -> str:
         return line.product.sku
@@ -602,6 +620,7 @@ class ReadyToShipAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_select_related = ("order", "product")
     actions = ["ship_selected"]
     list_per_page = 100
+    show_full_result_count = False
     list_display_links = None  # each row links to its order, where the shipping form is
 
     def get_queryset(self, request: HttpRequest):

@@ -392,7 +392,6 @@ class BacklogRowSerializer(serializers.Serializer):
     name = serializers.CharField()
     backordered_units = serializers.IntegerField(help_text="Units waiting (and pre-ordered).")
     backordered_lines = serializers.IntegerField()
-    backordered_orders = serializers.IntegerField()
     value_waiting = serializers.DecimalField(
         max_digits=16, decimal_places=2, help_text="Waiting units times their unit price."
     )

@@ -36,6 +36,14 @@ def past_first_promise(today: date) -> Q:
     return Q(status__in=OPEN_STATUSES, first_promised_eta__lt=today)
 
 
+def _names(product_ids: Iterable[int]) -> dict[int, tuple[str, str]]:
+    """SKU and name of each product (every product's when they are many: cheaper than a long
+    list of ids)."""
+    ids = list(product_ids)
+    products = Product.objects.all() if len(ids) > 500 else Product.objects.filter(pk__in=ids)
+    return {pk: (sku, name) for pk, sku, name in products.values_list("pk", "sku", "name")}
+
+
 def _waiting(products: QuerySet[Product] | None) -> QuerySet[OrderLine]:
     lines = OrderLine.objects.filter(backordered__gt=0)
     return lines.filter(product__in=products) if products is not None else lines
@@ -53,7 +61,6 @@ class BacklogRow:
     name: str
     backordered_units: int
     backordered_lines: int
-    backordered_orders: int
     value_waiting: Decimal
     """Backordered units times the unit price each line was ordered at."""
     oldest_waiting_days: int
@@ -64,6 +71,9 @@ class BacklogRow:
     next_supply_units: int = 0
     scheduled_units: int = 0
     """Everything still to arrive on open purchase orders."""
+    backordered_orders: int | None = None
+    """Orders waiting: filled in by `backlog_orders` for the rows shown (a distinct count
+    over the whole queue costs more than every other figure together)."""
 
     @property
     def shortfall_units(self) -> int:
@@ -75,33 +85,34 @@ def backlog(
     products: QuerySet[Product] | None = None, *, today: date | None = None
 ) -> list[BacklogRow]:
     """Every product with waiting units (of `products`, if given), largest value waiting
-    first. Two queries."""
+    first. Three queries: the queue's sums grouped by product alone (joining the products
+    into the grouping costs more than the sums), the products' names, their supply."""
     today = today or timezone.localdate()
     grouped = (
         _waiting(products)
-        .values("product_id", "product__sku", "product__name")
+        .values("product_id")
         .annotate(
             units=Sum("backordered"),
             lines=Count("id"),
-            orders=Count("order_id", distinct=True),
             value=Sum(F("backordered") * F("unit_price")),
             oldest=Min("queued_at"),
             last_eta=Max("eta"),
         )
     )
+    grouped_rows = list(grouped.order_by())
+    names = _names(row["product_id"] for row in grouped_rows)
     rows = [
         BacklogRow(
             product_id=row["product_id"],
-            sku=row["product__sku"],
-            name=row["product__name"],
+            sku=names[row["product_id"]][0],
+            name=names[row["product_id"]][1],
             backordered_units=row["units"],
             backordered_lines=row["lines"],
-            backordered_orders=row["orders"],
             value_waiting=row["value"] or ZERO,
             oldest_waiting_days=(today - timezone.localtime(row["oldest"]).date()).days,
             last_eta=row["last_eta"],
         )
-        for row in grouped
+        for row in grouped_rows
     ]
     incoming = incoming_supply(row.product_id for row in rows)
     for row in rows:
@@ -114,6 +125,19 @@ def backlog(
             row.scheduled_units = sum(s.quantity for s in supply)
     rows.sort(key=lambda row: (-row.value_waiting, row.sku))
     return rows
+
+
+def backlog_orders(rows: list[BacklogRow]) -> None:
+    """Fill in how many orders wait in each row's queue. One query."""
+    counts = dict(
+        OrderLine.objects.filter(backordered__gt=0, product_id__in=[r.product_id for r in rows])
+        .values("product_id")
+        .annotate(orders=Count("order_id", distinct=True))
+        .values_list("product_id", "orders")
+        .order_by()
+    )
+    for row in rows:
+        row.backordered_orders = counts.get(row.product_id, 0)
 
 
 # Ageing ----------------------------------------------------------------------------------------
@@ -173,7 +197,7 @@ def ageing(
 ) -> list[AgeingRow]:
     """Waiting lines in buckets of days: `measure` "age" counts from when the order was
     placed, "late" from the ETA first promised (only lines already past it). `by` "product"
-    or "supplier" (the product's preferred supplier). One query for products, two for
+    or "supplier" (the product's preferred supplier). Two queries for products, three for
     suppliers; rows with the most lines in the oldest buckets first."""
     today = today or timezone.localdate()
     column = "queued_at" if measure == "age" else "first_promised_eta"
@@ -185,11 +209,12 @@ def ageing(
     for label, condition in buckets.items():
         aggregates[f"lines_{label}"] = Count("id", filter=condition)
         aggregates[f"units_{label}"] = Sum("backordered", filter=condition)
-    grouped = lines.values("product_id", "product__sku", "product__name").annotate(**aggregates)
+    grouped = list(lines.values("product_id").annotate(**aggregates).order_by())
+    names = _names(row["product_id"] for row in grouped)
     per_product = [
         AgeingRow(
-            key=row["product__sku"],
-            name=row["product__name"],
+            key=names[row["product_id"]][0],
+            name=names[row["product_id"]][1],
             lines={label: row[f"lines_{label}"] for label in buckets},
             units={label: row[f"units_{label}"] or 0 for label in buckets},
         )
@@ -338,10 +363,21 @@ def dashboard(*, today: date | None = None) -> Dashboard:
     today = today or timezone.localdate()
     waiting = OrderLine.objects.filter(backordered__gt=0)
     totals = waiting.aggregate(
-        lines=Count("id"), units=Sum("backordered"), value=Sum(F("backordered") * F("unit_price"))
+        lines=Count("id"),
+        units=Sum("backordered"),
+        value=Sum(F("backordered") * F("unit_price")),
+        oldest=Min("queued_at"),
     )
     late = OrderLine.objects.filter(past_first_promise(today)).count()
-    oldest = waiting.order_by("queued_at", "id").values("id", "order__number", "queued_at").first()
+    # A line's queue time is its order's creation time: the orders' index finds it.
+    oldest = (
+        waiting.filter(order__created_at=totals["oldest"])
+        .order_by("id")
+        .values("id", "order__number", "queued_at")
+        .first()
+        if totals["oldest"] is not None
+        else None
+    )
     open_lines = PurchaseOrderLine.objects.filter(
         purchase_order__status__in=PurchaseOrder.OPEN_STATUSES,
         quantity__gt=F("received") + F("cancelled"),
