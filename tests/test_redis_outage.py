@@ -80,8 +80,9 @@ def throttle_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
 def test_with_redis_frozen_the_throttle_counts_per_process_and_warns_once(
     private_redis: PrivateRedis, hoodie: Product, settings: Any, caplog: pytest.LogCaptureFixture
 ):
-    # given: three public calls a minute
-    settings.BACKORDER_API_RATES = {**settings.BACKORDER_API_RATES, "public": "3/min"}
+    # given: three public calls a day (a day's fixed window: the four slow calls below never
+    # straddle two windows, as they could a minute's)
+    settings.BACKORDER_API_RATES = {**settings.BACKORDER_API_RATES, "public": "3/day"}
 
     # when: four calls while Redis is frozen
     with caplog.at_level(logging.WARNING, logger=THROTTLE_LOGGER), frozen(private_redis):

@@ -215,7 +215,8 @@ def test_a_customer_token_does_not_ship(api, hoodie):
 # Throttles -----------------------------------------------------------------------------------
 
 
-@override_settings(BACKORDER_API_RATES={"public": "3/min", "login": "2/min"})
+# Fixed windows of a day: a burst of test calls never straddles two of them.
+@override_settings(BACKORDER_API_RATES={"public": "3/day", "login": "2/day"})
 def test_public_endpoints_are_throttled_per_client(hoodie, staff_api):
     client = APIClient(REMOTE_ADDR="203.0.113.7")
     other = APIClient(REMOTE_ADDR="203.0.113.8")
@@ -242,7 +243,8 @@ def test_public_endpoints_are_throttled_per_client(hoodie, staff_api):
     assert staff_api.get(url, REMOTE_ADDR="203.0.113.7").status_code == 200
 
 
-@override_settings(BACKORDER_API_RATES={"public": "3/min", "login": "2/min"})
+# Fixed windows of a day: a burst of test calls never straddles two of them.
+@override_settings(BACKORDER_API_RATES={"public": "3/day", "login": "2/day"})
 def test_password_guessing_is_throttled(api, superuser):
     wrong = {"username": "boss", "password": "guess"}
 
