@@ -31,6 +31,11 @@ api_v1 = [
         name="stock-adjustments",
     ),
     path("suppliers", inventory_api.SupplierListView.as_view(), name="suppliers"),
+    path(
+        "suppliers/<int:supplier_id>/products",
+        inventory_api.SupplierTermsView.as_view(),
+        name="supplier-terms",
+    ),
     path("purchase-orders", inventory_api.PurchaseOrderListView.as_view(), name="purchase-orders"),
     path(
         "purchase-orders/<int:purchase_order_id>",

@@ -79,6 +79,7 @@ class SupplierTermsInline(admin.TabularInline):
         "lead_time_days",
         "unit_cost",
         "minimum_order_quantity",
+        "pack_size",
     )
     autocomplete_fields = ("supplier",)
 
@@ -95,6 +96,7 @@ class ProductTermsInline(admin.TabularInline):
         "lead_time_days",
         "unit_cost",
         "minimum_order_quantity",
+        "pack_size",
     )
     autocomplete_fields = ("product",)
 

@@ -22,6 +22,7 @@ from config.api import (
     MoneyField,
     PublicThrottle,
     StaffPermission,
+    StrictBooleanField,
     StrictCharField,
     StrictEmailField,
     StrictIntegerField,
@@ -186,6 +187,44 @@ class SupplierSerializer(serializers.Serializer):
     email = serializers.CharField(allow_blank=True)
     lead_time_days = serializers.IntegerField()
     is_active = serializers.BooleanField()
+
+
+class SupplierTermsWriteSerializer(serializers.Serializer):
+    sku = StrictCharField(max_length=64)
+    unit_cost = MoneyField(required=False, allow_null=True, help_text="What one unit costs.")
+    lead_time_days = StrictIntegerField(
+        min_value=0,
+        max_value=MAX_LEAD_TIME_DAYS,
+        required=False,
+        allow_null=True,
+        help_text="Null or absent: the supplier's own lead time.",
+    )
+    minimum_order_quantity = StrictIntegerField(
+        min_value=1, max_value=MAX_QUANTITY, required=False, default=1
+    )
+    pack_size = StrictIntegerField(
+        min_value=1,
+        max_value=MAX_QUANTITY,
+        required=False,
+        default=1,
+        help_text="Sold in multiples of this many units.",
+    )
+    preferred = StrictBooleanField(
+        required=False, default=False, help_text="Make this the product's first supplier."
+    )
+
+
+class SupplierTermsSerializer(serializers.Serializer):
+    supplier = serializers.IntegerField(source="supplier_id")
+    sku = serializers.CharField(source="product.sku")
+    unit_cost = serializers.DecimalField(max_digits=12, decimal_places=2, allow_null=True)
+    lead_time_days = serializers.IntegerField(
+        allow_null=True, help_text="Null: the supplier's own lead time."
+    )
+    minimum_order_quantity = serializers.IntegerField()
+    pack_size = serializers.IntegerField()
+    preferred = serializers.BooleanField(help_text="The product's first supplier (rank 1).")
+    rank = serializers.IntegerField(help_text="1 is preferred, then 2, 3...")
 
 
 class PurchaseLineWriteSerializer(serializers.Serializer):
@@ -462,6 +501,46 @@ class SupplierListView(APIView):
         data.is_valid(raise_exception=True)
         supplier = catalogue.supplier_create(**data.validated_data, actor=request.user)
         return Response(SupplierSerializer(supplier).data, status=status.HTTP_201_CREATED)
+
+
+class SupplierTermsView(APIView):
+    permission_classes = [StaffPermission]
+    staff_permissions = {
+        "POST": ["inventory.add_supplierproduct", "inventory.change_supplierproduct"]
+    }
+
+    @extend_schema(
+        request=SupplierTermsWriteSerializer,
+        responses={
+            201: SupplierTermsSerializer,
+            200: SupplierTermsSerializer,
+            **errors(400, 401, 403, 404),
+        },
+        tags=["purchasing"],
+        summary="Set a supplier's terms for a product",
+        description="201 when new; a second call for the same SKU replaces them (200).",
+    )
+    def post(self, request: Request, supplier_id: int) -> Response:
+        if not Supplier.objects.filter(pk=supplier_id).exists():
+            raise NotFound("No such supplier.")
+        data = SupplierTermsWriteSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        terms, created = catalogue.supplier_terms_set(
+            supplier_id=supplier_id, **data.validated_data, actor=request.user
+        )
+        body = SupplierTermsSerializer(
+            {
+                "supplier_id": terms.supplier_id,
+                "product": {"sku": data.validated_data["sku"]},
+                "unit_cost": terms.unit_cost,
+                "lead_time_days": terms.lead_time_days,
+                "minimum_order_quantity": terms.minimum_order_quantity,
+                "pack_size": terms.pack_size,
+                "preferred": terms.rank == 1,
+                "rank": terms.rank,
+            }
+        ).data
+        return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
 
 class PurchaseOrderListView(APIView):

@@ -24,7 +24,7 @@ from inventory.checks import (
 )
 from inventory.exceptions import AlreadyExists, ValidationFailed
 from inventory.locks import lock_products, lock_supplier
-from inventory.models import Product, Supplier
+from inventory.models import Product, Supplier, SupplierProduct
 from inventory.refresh import refresh_after_commit
 from orders.models import EtaChange
 
@@ -219,3 +219,68 @@ def supplier_update(
             detail=f"{supplier.name}: {', '.join(supply)} changed{detail}",
         )
     return supplier
+
+
+@transaction.atomic
+def supplier_terms_set(
+    *,
+    supplier_id: int,
+    sku: str,
+    unit_cost: Decimal | None = None,
+    lead_time_days: int | None = None,
+    minimum_order_quantity: int = 1,
+    pack_size: int = 1,
+    preferred: bool = False,
+    actor: Any = None,
+) -> tuple[SupplierProduct, bool]:
+    """What `supplier` asks for `sku` (contract §8): a second call replaces the terms.
+
+    `lead_time_days` None means the supplier's own. `preferred` makes this supplier the
+    product's first choice (rank 1, the others after it); otherwise it keeps its place, or
+    comes after those already there. Locks the supplier, then the product, so two calls for
+    either never interleave. The product's ETAs are recomputed after commit (its lead time may
+    have moved). Returns the terms and whether they are new.
+    """
+    supplier = lock_supplier(supplier_id)
+    if supplier is None:
+        raise ValidationFailed("Unknown supplier.", fields={"supplier": "unknown"})
+    product = Product.objects.filter(sku=sku).only("pk").first() if isinstance(sku, str) else None
+    if product is None:
+        raise ValidationFailed(f"Unknown SKU {sku}.", fields={"sku": "unknown"})
+    lock_products([product.pk])
+    if unit_cost is not None and (not isinstance(unit_cost, Decimal) or unit_cost < 0):
+        raise ValidationFailed(
+            "A unit cost is a price of 0 or more.", fields={"unit_cost": "invalid"}
+        )
+    lead = check_count(lead_time_days, field="lead_time_days", maximum=MAX_LEAD_TIME_DAYS)
+    moq = check_count(minimum_order_quantity, field="minimum_order_quantity", minimum=1)
+    pack = check_count(pack_size, field="pack_size", minimum=1)
+    others = list(
+        SupplierProduct.objects.filter(product=product)
+        .exclude(supplier=supplier)
+        .order_by("rank", "pk")
+    )
+    existing = SupplierProduct.objects.filter(product=product, supplier=supplier).first()
+    terms, created = SupplierProduct.objects.update_or_create(
+        supplier=supplier,
+        product=product,
+        defaults={
+            "unit_cost": unit_cost,
+            "lead_time_days": lead,
+            "minimum_order_quantity": moq or 1,
+            "pack_size": pack or 1,
+        },
+    )
+    # The product's suppliers in order of preference, ranked 1, 2, 3... again.
+    if preferred:
+        ranking = [terms, *others]
+    elif existing is not None and existing.rank != 1:
+        ranking = sorted([*others, terms], key=lambda t: (t.rank, t.pk))
+    else:
+        ranking = [*others, terms]  # new, or no longer the preferred one: after the others
+    for place, ranked in enumerate(ranking, start=1):
+        if ranked.rank != place or ranked is terms:
+            ranked.rank = place
+            ranked.save(update_fields=["rank"])
+    product_supply_changed(product_ids=[product.pk], detail=f"terms of {supplier.name}")
+    return terms, created

@@ -229,6 +229,9 @@ class SupplierProduct(models.Model):
     )
     unit_cost = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
     minimum_order_quantity = models.PositiveIntegerField(default=1)
+    pack_size = models.PositiveIntegerField(
+        default=1, help_text="The supplier sells in multiples of this many units."
+    )
     rank = models.PositiveSmallIntegerField(
         default=1, help_text="Preference: 1 is the preferred supplier, then 2, 3..."
     )
@@ -241,6 +244,9 @@ class SupplierProduct(models.Model):
             models.UniqueConstraint(fields=["supplier", "product"], name="supplier_product_unique"),
             models.CheckConstraint(
                 condition=Q(minimum_order_quantity__gte=1), name="supplier_product_moq_gte_1"
+            ),
+            models.CheckConstraint(
+                condition=Q(pack_size__gte=1), name="supplier_product_pack_size_gte_1"
             ),
             models.CheckConstraint(
                 condition=Q(unit_cost__isnull=True) | Q(unit_cost__gte=0),

@@ -74,6 +74,7 @@ OPERATIONS = [
     "POST /api/v1/purchase-orders/{purchase_order_id}/receive",
     "POST /api/v1/stock/adjustments",
     "POST /api/v1/suppliers",
+    "POST /api/v1/suppliers/{supplier_id}/products",
 ]
 FUZZ = settings(
     # BACKORDER_FUZZ_EXAMPLES=300 for a longer search than the suite's.

@@ -120,6 +120,12 @@ def _api_call(name: str, shop: dict) -> tuple[str, str, dict | None, int]:
             201,
         ),
         "add_supplier": ("post", "/api/v1/suppliers", {"name": "Tenun", "lead_time_days": 9}, 201),
+        "set_supplier_terms": (
+            "post",
+            f"/api/v1/suppliers/{purchase_order.supplier_id}/products",
+            {"sku": "HOODIE-SE", "unit_cost": "40000", "preferred": True},
+            201,
+        ),
         "add_purchase_order": (
             "post",
             "/api/v1/purchase-orders",
@@ -155,7 +161,12 @@ def _api_call(name: str, shop: dict) -> tuple[str, str, dict | None, int]:
 
 API_ALLOWED = {
     "warehouse": {"adjust_stock", "receive_goods", "ship_order"},
-    "purchasing": {"add_supplier", "add_purchase_order", "reschedule_purchase_order"},
+    "purchasing": {
+        "add_supplier",
+        "add_purchase_order",
+        "reschedule_purchase_order",
+        "set_supplier_terms",
+    },
     "customer_service": {"cancel_line"},
     "read_only": set(),
 }
@@ -167,6 +178,7 @@ API_CALLS = [
     "add_supplier",
     "add_purchase_order",
     "reschedule_purchase_order",
+    "set_supplier_terms",
     "cancel_line",
     "read_order",
     "read_purchase_order",
