@@ -35,6 +35,7 @@ from inventory.exceptions import BackorderError
 from inventory.forms import ProductForm, StockChangeForm, SupplierForm
 from inventory.models import (
     Allocation,
+    DemandHistory,
     Product,
     Stock,
     StockMovement,
@@ -513,3 +514,15 @@ class AllocationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "stock__warehouse",
     )
     list_filter = (("stock__warehouse", admin.RelatedOnlyFieldListFilter),)
+
+
+@admin.register(DemandHistory)
+class DemandHistoryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Daily demand imported with `manage.py demand_import`: history for forecasting."""
+
+    list_display = ("day", "product", "quantity", "refused", "imported_at")
+    list_filter = (("day", admin.DateFieldListFilter),)
+    search_fields = ("product__sku", "product__name")
+    list_select_related = ("product",)
+    ordering = ("-day", "product")
+    show_full_result_count = False

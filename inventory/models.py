@@ -379,3 +379,26 @@ class UnsentRefresh(models.Model):
 
     def __str__(self) -> str:
         return f"Refresh of product {self.product_id} ({self.cause})"
+
+
+class DemandHistory(models.Model):
+    """One product's demand on one past day, imported (`manage.py demand_import`) from the
+    shop's previous platform: history for forecasting, beside what orders here record."""
+
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="demand_history")
+    day = models.DateField()
+    quantity = models.PositiveIntegerField(help_text="Units customers ordered that day.")
+    refused = models.PositiveIntegerField(
+        default=0, help_text="Units asked for but refused (out of stock, caps...)."
+    )
+    imported_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["product", "day"]
+        verbose_name_plural = "demand history"
+        constraints = [
+            models.UniqueConstraint(fields=["product", "day"], name="demand_history_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.product_id} {self.day}: {self.quantity}"
