@@ -616,3 +616,11 @@ def order_locale_set(*, order_id: int, locale: object) -> Order:
         order.locale = locale
         order.save(update_fields=["locale"])
     return order
+
+
+def demand_refused(*, product: Product, quantity: int, reason: str) -> RefusedDemand:
+    """Record demand the product's rules turned away outside checkout (the storefront's
+    "add to cart"); placement records its own refusals with the order it refuses."""
+    return RefusedDemand.objects.create(
+        product=product, quantity=check_quantity(quantity, field="quantity"), reason=reason[:32]
+    )

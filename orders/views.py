@@ -18,7 +18,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.utils import translation
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.cache import never_cache
@@ -139,6 +139,7 @@ def cart_add(request: HttpRequest) -> HttpResponse:
     total = basket.quantity(product.sku) + form.cleaned_data["quantity"]
     [quote] = availability_quotes(wanted=[(product, total)])
     if quote.status == "unavailable":
+        _refusal_record(request, product, form.cleaned_data["quantity"], quote.code)
         reason = refusal_message(CartRow(product, total, quote))
         if basket.quantity(product.sku):
             reason = (
@@ -165,6 +166,16 @@ def cart_add(request: HttpRequest) -> HttpResponse:
         % {"count": form.cleaned_data["quantity"], "product": product.name},
     )
     return redirect("cart")
+
+
+def _refusal_record(request: HttpRequest, product: Product, quantity: int, code: str) -> None:
+    """A refused "add to cart" is demand lost: recorded once per visitor, product and day, so
+    that trying again (or reloading) does not count the same customer twice."""
+    key = f"refused:{product.sku}:{timezone.localdate().isoformat()}"
+    if request.session.get(key):
+        return
+    services.demand_refused(product=product, quantity=quantity, reason=code or "unavailable")
+    request.session[key] = True
 
 
 def _checkout_fingerprint(basket: Cart, data: dict[str, Any]) -> str:

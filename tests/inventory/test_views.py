@@ -13,6 +13,7 @@ from inventory.models import Product
 from inventory.purchasing import PurchaseLineRequest, purchase_order_create
 from inventory.stock import stock_receive
 from notifications.models import StockAlert
+from orders.models import RefusedDemand
 from tests.factories import ProductFactory, SupplierFactory
 from tests.pages import page_text
 
@@ -254,3 +255,25 @@ def test_the_product_page_takes_a_fixed_number_of_queries(client, shelf, django_
         assert client.get("/products/HOODIE/").status_code == 200
     with django_assert_num_queries(3):  # the supply outlook from the cache
         assert client.get("/products/HOODIE/?quantity=3").status_code == 200
+
+
+def test_a_refused_add_to_cart_is_recorded_as_lost_demand_once_a_day(client, shelf):
+    # when: the same shopper tries a sold-out product three times, and a capped one once
+    statuses = [
+        client.post("/cart/add/", {"sku": "STICKERS", "quantity": "2"}).status_code
+        for _ in range(3)
+    ]
+    client.post("/cart/add/", {"sku": "SCARF", "quantity": "1"})
+    # and another shopper tries the sold-out one too
+    Client().post("/cart/add/", {"sku": "STICKERS", "quantity": "5"})
+
+    # then: refused each time, recorded once per shopper, with the rule's reason
+    assert statuses == [422, 422, 422]
+    assert sorted(RefusedDemand.objects.values_list("product__sku", "quantity", "reason")) == [
+        ("SCARF", 1, "backorder_limit"),
+        ("STICKERS", 2, "out_of_stock"),
+        ("STICKERS", 5, "out_of_stock"),
+    ]
+    # an add the shop accepts records nothing
+    client.post("/cart/add/", {"sku": "TEE", "quantity": "1"})
+    assert RefusedDemand.objects.count() == 3
