@@ -144,7 +144,8 @@ def admin_product_form(product, **changes) -> dict:
 
 
 def admin_supplier_terms_form(product, supplier, lead_time_days: int) -> dict:
-    """`admin_product_form` adding the terms of one supplier (rank 1, minimum order 1)."""
+    """`admin_product_form` adding the terms of one supplier (rank 1, minimum order 1,
+    sold by the unit)."""
     return admin_product_form(
         product,
         **{
@@ -153,6 +154,7 @@ def admin_supplier_terms_form(product, supplier, lead_time_days: int) -> dict:
             "supplier_terms-0-rank": 1,
             "supplier_terms-0-lead_time_days": lead_time_days,
             "supplier_terms-0-minimum_order_quantity": 1,
+            "supplier_terms-0-pack_size": 1,
         },
     )
 

@@ -929,6 +929,7 @@ def test_deactivating_a_supplier_recomputes_the_etas_of_its_products(
                         ("product", term.product_id),
                         ("rank", term.rank),
                         ("minimum_order_quantity", term.minimum_order_quantity),
+                        ("pack_size", term.pack_size),
                     )
                 },
             },
