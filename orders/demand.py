@@ -52,24 +52,19 @@ def daily_demand(
     start = timezone.make_aware(datetime.combine(first, time.min), zone)
     end = timezone.make_aware(datetime.combine(last + timedelta(days=1), time.min), zone)
     own: dict[tuple[int, date], list[int]] = defaultdict(lambda: [0, 0])
-    ordered = (
-        OrderLine.objects.filter(product_id__in=ids, queued_at__gte=start, queued_at__lt=end)
-        .annotate(day=TruncDate("queued_at", tzinfo=zone))
-        .values("product_id", "day")
-        .annotate(units=Sum("quantity"))
-        .order_by()
+    lines = OrderLine.objects.filter(product_id__in=ids, queued_at__gte=start, queued_at__lt=end)
+    refusals = RefusedDemand.objects.filter(
+        product_id__in=ids, created_at__gte=start, created_at__lt=end
     )
-    for row in ordered:
-        own[(row["product_id"], row["day"])][0] += row["units"]
-    refused = (
-        RefusedDemand.objects.filter(product_id__in=ids, created_at__gte=start, created_at__lt=end)
-        .annotate(day=TruncDate("created_at", tzinfo=zone))
-        .values("product_id", "day")
-        .annotate(units=Sum("quantity"))
-        .order_by()
-    )
-    for row in refused:
-        own[(row["product_id"], row["day"])][1] += row["units"]
+    for index, (rows, moment) in enumerate(((lines, "queued_at"), (refusals, "created_at"))):
+        per_day = (
+            rows.annotate(day=TruncDate(moment, tzinfo=zone))
+            .values("product_id", "day")
+            .annotate(units=Sum("quantity"))
+            .order_by()
+        )
+        for row in per_day:
+            own[(row["product_id"], row["day"])][index] += row["units"]
     imported = {
         (pk, day): (quantity, refused_units)
         for pk, day, quantity, refused_units in DemandHistory.objects.filter(
