@@ -255,31 +255,27 @@ def supplier_terms_set(
     lead = check_count(lead_time_days, field="lead_time_days", maximum=MAX_LEAD_TIME_DAYS)
     moq = check_count(minimum_order_quantity, field="minimum_order_quantity", minimum=1)
     pack = check_count(pack_size, field="pack_size", minimum=1)
-    others = list(
-        SupplierProduct.objects.filter(product=product)
-        .exclude(supplier=supplier)
-        .order_by("rank", "pk")
-    )
-    existing = SupplierProduct.objects.filter(product=product, supplier=supplier).first()
-    terms, created = SupplierProduct.objects.update_or_create(
-        supplier=supplier,
-        product=product,
-        defaults={
-            "unit_cost": unit_cost,
-            "lead_time_days": lead,
-            "minimum_order_quantity": moq or 1,
-            "pack_size": pack or 1,
-        },
-    )
+    others = list(SupplierProduct.objects.filter(product=product).order_by("rank", "pk"))
+    terms = next((t for t in others if t.supplier_id == supplier.pk), None)
+    created = terms is None
+    if terms is None:
+        terms = SupplierProduct(supplier=supplier, product=product)
+    else:
+        others.remove(terms)
+    terms.unit_cost, terms.lead_time_days = unit_cost, lead
+    terms.minimum_order_quantity, terms.pack_size = moq or 1, pack or 1
     # The product's suppliers in order of preference, ranked 1, 2, 3... again.
     if preferred:
         ranking = [terms, *others]
-    elif existing is not None and existing.rank != 1:
+    elif not created and terms.rank != 1:
         ranking = sorted([*others, terms], key=lambda t: (t.rank, t.pk))
     else:
         ranking = [*others, terms]  # new, or no longer the preferred one: after the others
     for place, ranked in enumerate(ranking, start=1):
-        if ranked.rank != place or ranked is terms:
+        if ranked is terms:
+            terms.rank = place
+            terms.save()
+        elif ranked.rank != place:
             ranked.rank = place
             ranked.save(update_fields=["rank"])
     product_supply_changed(product_ids=[product.pk], detail=f"terms of {supplier.name}")

@@ -392,9 +392,7 @@ class BacklogRowSerializer(serializers.Serializer):
     name = serializers.CharField()
     backordered_units = serializers.IntegerField(help_text="Units waiting (and pre-ordered).")
     backordered_lines = serializers.IntegerField()
-    value_waiting = serializers.DecimalField(
-        max_digits=16, decimal_places=2, help_text="Waiting units times their unit price."
-    )
+    value_waiting = _money("Waiting units times their unit price.")
     oldest_waiting_days = serializers.IntegerField()
     next_supply_date = serializers.DateField(allow_null=True)
     next_supply_units = serializers.IntegerField()

@@ -51,6 +51,7 @@ REPORTS = (
     ("fill", "Fill rate and refused demand", "lines filled from stock at once; demand refused."),
 )
 """(slug, title, what it answers): the dashboard lists them, each page links the others."""
+NOTHING_WAITING = "Nothing is waiting: every order line is in stock, shipped or cancelled."
 PERIODS = (7, 30, 90, 365)
 DEFAULT_DAYS = 90
 
@@ -234,7 +235,7 @@ def backlog_view(request: HttpRequest, site: AdminSite) -> HttpResponse:
             " supply is the soonest open purchase order; short is what stays waiting after every"
             " scheduled delivery, to be ordered."
         ),
-        empty="Nothing is waiting: every order line is in stock, shipped or cancelled.",
+        empty=NOTHING_WAITING,
         shown=reports.backlog_orders,
     )
 
@@ -242,10 +243,15 @@ def backlog_view(request: HttpRequest, site: AdminSite) -> HttpResponse:
 # Ageing --------------------------------------------------------------------------------------
 
 
-class AgeingForm(forms.Form):
-    by = forms.ChoiceField(
+def per_field() -> forms.ChoiceField:
+    """Per product, or per each product's preferred supplier."""
+    return forms.ChoiceField(
         label="Per", choices=[("product", "product"), ("supplier", "supplier")], required=False
     )
+
+
+class AgeingForm(forms.Form):
+    by = per_field()
     measure = forms.ChoiceField(
         label="Days",
         choices=[("age", "since ordered"), ("late", "past first promise")],
@@ -305,9 +311,7 @@ def ageing_view(request: HttpRequest, site: AdminSite) -> HttpResponse:
             " preferred supplier. Oldest first."
         ),
         empty=(
-            "No waiting line is past its first promise."
-            if measure == "late"
-            else "Nothing is waiting: every order line is in stock, shipped or cancelled."
+            "No waiting line is past its first promise." if measure == "late" else NOTHING_WAITING
         ),
         extra={"choice": choice, "by": by, "measure": measure},
     )
@@ -367,9 +371,7 @@ class PeriodForm(forms.Form):
         coerce=int,
         required=False,
     )
-    by = forms.ChoiceField(
-        label="Per", choices=[("product", "product"), ("supplier", "supplier")], required=False
-    )
+    by = per_field()
 
 
 def _period(request: HttpRequest, *, with_by: bool) -> tuple[PeriodForm, int, str]:
