@@ -197,10 +197,9 @@ class ProductAdmin(ServiceFormAdmin):
         if len(lines) > self.QUEUE_SHOWN:
             url = reverse("admin:orders_orderline_changelist")
             more = format_html(
-                '<p><a href="{}?product__id__exact={}&amp;backordered__gt=0">All waiting lines'
-                " of {}</a></p>",
+                '<p><a href="{}?sku={}&amp;backordered__gt=0">All waiting lines of {}</a></p>',
                 url,
-                product.pk,
+                product.sku,
                 product.sku,
             )
         return format_html(

@@ -454,6 +454,25 @@ class LineAgeFilter(admin.SimpleListFilter):
         return queryset.filter(buckets[value]) if value in buckets else queryset
 
 
+class ProductFilter(admin.SimpleListFilter):
+    """One product's lines (`?sku=`, as its page links here). Only the chosen product is
+    listed: a sidebar of every product would not fit a shop of thousands; search by SKU to
+    find one."""
+
+    title = "product"
+    parameter_name = "sku"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        sku = self.value()
+        return [(sku, sku)] if sku else []
+
+    def has_output(self) -> bool:
+        return bool(self.value())
+
+    def queryset(self, request: HttpRequest, queryset: Any) -> Any:
+        return queryset.filter(product__sku=self.value()) if self.value() else queryset
+
+
 class PromiseFilter(admin.SimpleListFilter):
     title = "first promise"
     parameter_name = "promise"
@@ -489,7 +508,7 @@ class OrderLineAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Every order line, in queue order: priority, then when the order was placed."""
 
     list_display = ("order", "placed", "sku", "status", "units", *LINE_ETAS)
-    list_filter = ("status", PromiseFilter, LineAgeFilter, SupplierFilter)
+    list_filter = ("status", ProductFilter, PromiseFilter, LineAgeFilter, SupplierFilter)
     search_fields = ("order__number", "order__email", "product__sku")
     list_select_related = ("order", "product")
     ordering = ("-queue_priority", "queued_at", "id")

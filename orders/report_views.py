@@ -123,14 +123,35 @@ class ProductFilter(django_filters.FilterSet):
         return queryset.filter(sku__icontains=value) | queryset.filter(name__icontains=value)
 
 
+class SupplierFilter(django_filters.FilterSet):
+    """Which suppliers a report covers."""
+
+    q = django_filters.CharFilter(label="Supplier name", field_name="name", lookup_expr="icontains")
+    is_active = django_filters.BooleanFilter(label="Active")
+
+    class Meta:
+        model = Supplier
+        fields: list[str] = []
+
+
+def _selected(
+    filterset: django_filters.FilterSet,
+) -> QuerySet[Any] | None:
+    """The rows a bound, valid filter form selects; None when it selects nothing in
+    particular (every row, without a subquery)."""
+    if not filterset.is_bound or not filterset.is_valid():
+        return None
+    if not any(
+        filterset.form.cleaned_data.get(name) not in (None, "") for name in filterset.filters
+    ):
+        return None
+    return filterset.qs
+
+
 def _products(request: HttpRequest) -> tuple[ProductFilter, QuerySet[Product] | None]:
     """The filter form, and the products it selects (None: every product)."""
     filterset = ProductFilter(request.GET or None, queryset=Product.objects.all())
-    if not filterset.is_bound or not filterset.is_valid():
-        return filterset, None
-    if not any(filterset.form.cleaned_data.get(name) for name in filterset.filters):
-        return filterset, None
-    return filterset, filterset.qs
+    return filterset, _selected(filterset)
 
 
 def _page(
@@ -333,7 +354,8 @@ class CommitmentTable(tables.Table):
 
 def money_view(request: HttpRequest, site: AdminSite) -> HttpResponse:
     _check(request)
-    held = reports.money_held_up()
+    filterset = SupplierFilter(request.GET or None, queryset=Supplier.objects.all())
+    held = reports.money_held_up(_selected(filterset))
     chart = None
     if held.suppliers:
         pie = _chart(
@@ -348,7 +370,7 @@ def money_view(request: HttpRequest, site: AdminSite) -> HttpResponse:
         site,
         slug="money",
         table=CommitmentTable(held.suppliers),
-        filterset=None,
+        filterset=filterset,
         chart=chart,
         chart_text=", ".join(f"{s.name}: {money(s.value)}" for s in held.suppliers[:10]),
         intro=(

@@ -285,10 +285,11 @@ class MoneyHeldUp:
         return sum((supplier.value for supplier in self.suppliers), ZERO)
 
 
-def money_held_up() -> MoneyHeldUp:
+def money_held_up(suppliers: QuerySet[Supplier] | None = None) -> MoneyHeldUp:
     """The seed's "cash flow held up": customers' money waiting on backorders, and the
-    shop's money committed to open purchase orders, per supplier (unit cost times outstanding,
-    the line's cost or else the supplier's terms). Three queries."""
+    shop's money committed to open purchase orders, per supplier (of `suppliers`, if given;
+    unit cost times outstanding, the line's cost or else the supplier's terms). Three
+    queries."""
     waiting = OrderLine.objects.filter(backordered__gt=0).aggregate(
         value=Sum(F("backordered") * F("unit_price")), orders=Count("order_id", distinct=True)
     )
@@ -298,6 +299,7 @@ def money_held_up() -> MoneyHeldUp:
             purchase_order__status__in=PurchaseOrder.OPEN_STATUSES,
             quantity__gt=F("received") + F("cancelled"),
         )
+        .filter(**({"purchase_order__supplier__in": suppliers} if suppliers is not None else {}))
         .annotate(left=outstanding)
         .values_list(
             "purchase_order__supplier_id",
@@ -316,10 +318,10 @@ def money_held_up() -> MoneyHeldUp:
             supplier_id__in={row[0] for row in rows},
         ).values_list("supplier_id", "product_id", "unit_cost")
     )
-    suppliers: dict[int, SupplierCommitment] = {}
+    commitments: dict[int, SupplierCommitment] = {}
     orders: dict[int, set[int]] = defaultdict(set)
     for supplier_id, name, order_id, product_id, left, line_cost in rows:
-        commitment = suppliers.setdefault(supplier_id, SupplierCommitment(supplier_id, name))
+        commitment = commitments.setdefault(supplier_id, SupplierCommitment(supplier_id, name))
         orders[supplier_id].add(order_id)
         commitment.units += left
         cost = line_cost if line_cost is not None else costs.get((supplier_id, product_id))
@@ -327,12 +329,12 @@ def money_held_up() -> MoneyHeldUp:
             commitment.units_without_cost += left
         else:
             commitment.value += cost * left
-    for supplier_id, commitment in suppliers.items():
+    for supplier_id, commitment in commitments.items():
         commitment.purchase_orders = len(orders[supplier_id])
     return MoneyHeldUp(
         customer_value_waiting=waiting["value"] or ZERO,
         customer_orders_waiting=waiting["orders"],
-        suppliers=sorted(suppliers.values(), key=lambda s: (-s.value, s.name)),
+        suppliers=sorted(commitments.values(), key=lambda s: (-s.value, s.name)),
     )
 
 

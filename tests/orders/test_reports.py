@@ -367,3 +367,25 @@ def test_fill_rate_and_refused_demand_in_words(admin_client, shop, default_wareh
         "3",
         "out of stock, not sold on backorder: 3",
     ]
+
+
+def test_the_money_report_filters_suppliers_and_the_line_list_one_product(admin_client, shop):
+    other = SupplierFactory(name="Tenun")
+    purchase_order_create(
+        supplier=other,
+        lines=[
+            PurchaseLineRequest("CAP", 4, timezone.localdate() + timedelta(days=3), Decimal("9"))
+        ],
+    )
+
+    everyone = admin_client.get(reverse("admin:report_money"))
+    tenun = admin_client.get(reverse("admin:report_money"), {"q": "ten"})
+    caps = admin_client.get(reverse("admin:orders_orderline_changelist"), {"sku": "CAP"})
+
+    assert [row.record.name for row in everyone.context["table"].rows] == ["Konveksi", "Tenun"]
+    assert [(r.record.name, r.record.value) for r in tenun.context["table"].rows] == [
+        ("Tenun", Decimal("36.00"))
+    ]
+    # the customers' money waiting is the whole shop's, whichever suppliers are shown
+    assert tenun.context["held"].customer_value_waiting == Decimal("500000")
+    assert [line.order.name for line in caps.context["cl"].result_list] == ["D"]
