@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import re
 from datetime import date, timedelta
 from typing import Any
 
@@ -22,6 +21,7 @@ from inventory.models import Product, Supplier, SupplierProduct
 from notifications.models import Notification
 from orders import services
 from orders.models import (
+    NUMBER_SHAPE,
     EtaChange,
     Order,
     OrderEvent,
@@ -40,7 +40,6 @@ from orders.selectors import (
 )
 from orders.templatetags.shop import money
 
-ORDER_NUMBER = re.compile(r"BO-[A-Z0-9]{4}-[A-Z0-9]{4}")
 LINE_COUNTERS = ("quantity", "allocated", "backordered", "shipped", "cancelled")
 LINE_ETAS = ("eta", "first_promised_eta")
 
@@ -523,7 +522,7 @@ class OrderLineAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         """An order number, a SKU or an email is looked up exactly, through an index; any
         other text is searched for in all three (a scan of every line)."""
         term = search_term.strip()
-        if ORDER_NUMBER.fullmatch(term.upper()):
+        if NUMBER_SHAPE.fullmatch(term.upper()):
             return queryset.filter(order__number=term.upper()), False
         products = Product.objects.filter(sku__iexact=term)
         if term and products.exists():

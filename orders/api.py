@@ -6,7 +6,6 @@ Django permissions each view names.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from django.http import Http404
@@ -31,9 +30,7 @@ from config.api import (
 )
 from inventory.checks import MAX_ORDER_LINES, MAX_QUANTITY
 from orders import reports, selectors, services
-from orders.models import Order, OrderLine
-
-_NUMBER = re.compile(r"BO-[A-Z0-9]{4}-[A-Z0-9]{4}")
+from orders.models import NUMBER_SHAPE, Order, OrderLine
 
 IDEMPOTENCY_KEY = OpenApiParameter(
     "Idempotency-Key",
@@ -219,7 +216,7 @@ def _fresh(order: Order) -> Order:
 
 def _order_by_number(number: str, *, with_lines: bool = False) -> Order | None:
     orders = selectors.orders_with_lines() if with_lines else Order.objects.all()
-    return orders.filter(number=number).first() if _NUMBER.fullmatch(number) else None
+    return orders.filter(number=number).first() if NUMBER_SHAPE.fullmatch(number) else None
 
 
 def _order_for(

@@ -25,6 +25,11 @@ from inventory.models import DemandHistory
 from orders.models import OrderLine, RefusedDemand
 
 
+def day_start(day: date) -> datetime:
+    """The first moment of `day` in the shop's time zone: where the shop's days begin."""
+    return timezone.make_aware(datetime.combine(day, time.min))
+
+
 @dataclass(frozen=True)
 class DemandDay:
     day: date
@@ -49,8 +54,7 @@ def daily_demand(
     ask for them in chunks: a year of days each)."""
     ids = sorted(set(product_ids))
     zone = timezone.get_current_timezone()
-    start = timezone.make_aware(datetime.combine(first, time.min), zone)
-    end = timezone.make_aware(datetime.combine(last + timedelta(days=1), time.min), zone)
+    start, end = day_start(first), day_start(last + timedelta(days=1))
     own: dict[tuple[int, date], list[int]] = defaultdict(lambda: [0, 0])
     lines = OrderLine.objects.filter(product_id__in=ids, queued_at__gte=start, queued_at__lt=end)
     refusals = RefusedDemand.objects.filter(

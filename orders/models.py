@@ -1,6 +1,7 @@
 """Order tables: orders, their lines and counters, shipments, the event log, the ETA history,
 Idempotency-Keys and refused demand. Fields, constraints and small derived properties only."""
 
+import re
 import secrets
 
 from django.conf import settings
@@ -13,6 +14,8 @@ from django.utils import timezone
 from inventory.models import Product, Stock
 
 NUMBER_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+NUMBER_SHAPE = re.compile(r"BO-[A-Z0-9]{4}-[A-Z0-9]{4}")
+"""What an order number looks like: text of another shape is no order's number."""
 
 
 def new_order_number() -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from django.db.models import Aggregate, Count, F, Max, Min, Q, QuerySet, Sum
@@ -20,15 +20,11 @@ from django.utils import timezone
 from inventory.models import Product, PurchaseOrder, PurchaseOrderLine, Supplier, SupplierProduct
 from inventory.selectors import incoming_supply, supplier_reliability
 from notifications.models import Notification
+from orders.demand import day_start
 from orders.models import OrderEvent, OrderLine, RefusedDemand
 from orders.selectors import OPEN_STATUSES, EtaAccuracy, eta_accuracy
 
 ZERO = Decimal("0.00")
-
-
-def _day_start(day: date) -> datetime:
-    """The first moment of `day` in the shop's time zone."""
-    return timezone.make_aware(datetime.combine(day, time.min))
 
 
 def past_first_promise(today: date) -> Q:
@@ -175,7 +171,7 @@ def age_bucket_filters(column: str, today: date) -> dict[str, Q]:
     moments = column.endswith("_at")
 
     def bound(day: date) -> date | datetime:
-        return _day_start(day) if moments else day
+        return day_start(day) if moments else day
 
     filters = {}
     for label, first, last in AGE_BUCKETS:
@@ -395,7 +391,7 @@ def dashboard(*, today: date | None = None) -> Dashboard:
         .filter(Q(free__lte=0) | Q(free__isnull=True))
         .count()
     )
-    week_ago = _day_start(today - timedelta(days=6))
+    week_ago = day_start(today - timedelta(days=6))
     refused = RefusedDemand.objects.filter(created_at__gte=week_ago).aggregate(
         units=Sum("quantity"), requests=Count("id")
     )
@@ -542,7 +538,7 @@ def fill_rate(*, since: date) -> list[FillRow]:
     """Per product, since `since`: order lines placed and how many stock filled at once (the
     placement's own event says so), and the demand policy refused, with its reasons. Three
     queries; products with the lowest fill rate, then the most refused, first."""
-    start = _day_start(since)
+    start = day_start(since)
     placed = (
         OrderEvent.objects.filter(status_before="", line__isnull=False, created_at__gte=start)
         .values("line__product_id", "line__product__sku", "line__product__name")
