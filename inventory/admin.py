@@ -498,7 +498,13 @@ class StockMovementAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     )
     list_filter = ("kind", "stock__warehouse")
     search_fields = ("stock__product__sku", "reference", "reason", "order_line__order__number")
-    list_select_related = ("stock__product", "stock__warehouse", "order_line__order", "actor")
+    list_select_related = (
+        "stock__product",
+        "stock__warehouse",
+        "order_line__order",
+        "order_line__product",
+        "actor",
+    )
     date_hierarchy = "created_at"
 
 

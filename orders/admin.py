@@ -719,7 +719,8 @@ class OrderEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("created_at", "order", "kind", "line", "quantity", "status_after", "actor")
     list_filter = ("kind",)
     search_fields = ("order__number",)
-    list_select_related = ("order", "line", "actor")
+    # Each line shows as its order number, SKU and quantity: those come with it.
+    list_select_related = ("order", "line__order", "line__product", "actor")
 
 
 @admin.register(RefusedDemand)

@@ -10,6 +10,8 @@ from django.contrib import admin
 from django.contrib.admin.models import ADDITION, LogEntry
 from django.contrib.messages import get_messages
 from django.core.paginator import UnorderedObjectListWarning
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -67,6 +69,30 @@ def test_every_changelist_renders(admin_client, shop):
 
         # then
         assert response.status_code == 200, url
+
+
+def test_every_changelist_takes_the_same_queries_for_more_rows(admin_client, shop, superuser):
+    def queries() -> dict[str, int]:
+        counts = {}
+        for model in admin.site._registry:
+            opts = model._meta
+            url = reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist")
+            with CaptureQueriesContext(connection) as captured:
+                assert admin_client.get(url).status_code == 200, url
+            counts[url] = len(captured)
+        return counts
+
+    queries()  # warm the caches (session, supply outlooks)
+    few = queries()
+    # more of every row: receipts, orders, allocations, shipments, events, emails
+    tee = ProductFactory(sku="TEE")
+    stock_receive(product=tee, quantity=12, actor=superuser)
+    for _ in range(6):
+        order = place(tee, 2)
+        shipment_create(order=order, lines=[(order.lines.get().pk, 1)], tracking="JNE-2")
+    RefusedDemand.objects.create(product=shop, quantity=1, reason="out_of_stock")
+
+    assert queries() == few
 
 
 def test_every_change_page_renders(admin_client, shop, superuser, rf):
