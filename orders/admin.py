@@ -579,6 +579,7 @@ class OrderLineAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                 },
             )
         reason = form.cleaned_data["reason"]
+        in_error = form.cleaned_data["in_error"]
         cancelled, refused = 0, []
         for line in queryset.order_by("pk"):
             quantity = line.backordered if backordered_only else line.backordered + line.allocated
@@ -586,7 +587,11 @@ class OrderLineAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                 continue
             try:
                 services.order_line_cancel(
-                    line_id=line.pk, quantity=quantity, actor=request.user, reason=reason
+                    line_id=line.pk,
+                    quantity=quantity,
+                    actor=request.user,
+                    reason=reason,
+                    in_error=in_error,
                 )
             except BackorderError as error:
                 refused.append(f"{line}: {error.message}")
@@ -613,6 +618,11 @@ class CancelReasonForm(forms.Form):
         max_length=200,
         help_text="The customer reads this in the cancellation email.",
         widget=forms.TextInput(attrs={"size": 60}),
+    )
+    in_error = forms.BooleanField(
+        label="Entered in error",
+        required=False,
+        help_text="A duplicate or test order: its units are left out of the demand forecasts.",
     )
 
     def clean_reason(self) -> str:

@@ -144,6 +144,11 @@ class CancelWriteSerializer(serializers.Serializer):
         help_text="Default: all that can be cancelled.",
     )
     reason = StrictCharField(max_length=255, required=False, allow_blank=True)
+    entered_in_error = StrictBooleanField(
+        required=False,
+        default=False,
+        help_text="Staff only: the units were entered in error and never were demand.",
+    )
 
 
 class ShipmentLineWriteSerializer(serializers.Serializer):
@@ -341,6 +346,7 @@ class OrderLineCancelView(APIView):
             quantity=data.validated_data.get("quantity"),
             reason=data.validated_data.get("reason", ""),
             by_customer=not staff,
+            in_error=data.validated_data["entered_in_error"],
             actor=request.user,
         )
         return Response(order_body(_fresh(order)))

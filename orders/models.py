@@ -88,6 +88,14 @@ class OrderLine(models.Model):
     backordered = models.PositiveIntegerField(default=0)
     shipped = models.PositiveIntegerField(default=0)
     cancelled = models.PositiveIntegerField(default=0)
+    cancelled_in_error = models.PositiveIntegerField(
+        default=0,
+        editable=False,
+        help_text=(
+            "Of the cancelled units, those staff cancelled as entered in error (a duplicate, a"
+            " test order): never demand, so forecasts leave them out."
+        ),
+    )
     status = models.CharField(max_length=16, choices=Status.choices, editable=False)
     unit_price = models.DecimalField(max_digits=12, decimal_places=2)
     eta = models.DateField(
@@ -122,6 +130,10 @@ class OrderLine(models.Model):
                     quantity=F("allocated") + F("backordered") + F("shipped") + F("cancelled")
                 ),
                 name="line_quantities_add_up",
+            ),
+            models.CheckConstraint(
+                condition=Q(cancelled_in_error__lte=F("cancelled")),
+                name="line_errors_within_cancelled",
             ),
         ]
         indexes = [

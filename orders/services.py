@@ -361,15 +361,22 @@ def order_line_cancel(
     quantity: int | None = None,
     reason: str = "",
     by_customer: bool = False,
+    in_error: bool = False,
     actor: Any = None,
 ) -> OrderLine:
     """Cancel units of a line: backordered units first, then (staff only) allocated ones.
 
     Takes the product lock. Freed stock is offered to the backorder queue after commit.
-    Customers may cancel only units that are neither allocated nor shipped.
+    Customers may cancel only units that are neither allocated nor shipped. `in_error`
+    (staff only): the units were entered in error and were never demand (`orders.demand`).
     """
     if quantity is not None:
         check_quantity(quantity)
+    if in_error and by_customer:
+        raise ValidationFailed(
+            "Only staff mark a cancellation as entered in error.",
+            fields={"entered_in_error": "staff only"},
+        )
     with transaction.atomic():
         product_id = (
             OrderLine.objects.filter(pk=line_id).values_list("product_id", flat=True).first()
@@ -396,6 +403,8 @@ def order_line_cancel(
         ledger.waiting_change({product_id: -from_backorder})
         line.allocated -= from_allocation
         line.cancelled += quantity
+        if in_error:
+            line.cancelled_in_error += quantity
         who = "customer" if by_customer else "staff"
         event = line_change(
             line,
@@ -404,7 +413,7 @@ def order_line_cancel(
             actor=actor,
             message=(reason or f"Cancelled by {who}").strip(),
         )
-        fields = ["allocated", "backordered", "cancelled", "status"]
+        fields = ["allocated", "backordered", "cancelled", "cancelled_in_error", "status"]
         if line.status == OrderLine.Status.CANCELLED and line.eta is not None:
             EtaChange.objects.create(
                 order=line.order,

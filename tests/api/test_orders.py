@@ -436,6 +436,29 @@ def test_staff_cancel_allocated_units_and_they_go_back_to_stock(api, staff_api, 
     assert hoodie_in_stock.stocks.get().allocated == 1
 
 
+def test_staff_mark_a_cancellation_entered_in_error_and_customers_cannot(
+    api, staff_api, hoodie_in_stock
+):
+    placed = place(api, ("HOODIE-SE", 5)).json()
+    order = Order.objects.get()
+    url = f"/api/v1/orders/{order.number}/lines/{placed['lines'][0]['id']}/cancel"
+    before = snapshot()
+
+    refused = api.post(
+        f"{url}?token={order.token}", {"quantity": 1, "entered_in_error": True}, format="json"
+    )
+    done = staff_api.post(
+        url, {"quantity": 2, "reason": "Duplicate", "entered_in_error": True}, format="json"
+    )
+
+    assert refused.status_code == 400
+    assert refused.json()["error"]["fields"] == {"entered_in_error": "staff only"}
+    assert done.status_code == 200
+    line = order.lines.get()
+    assert (line.cancelled, line.cancelled_in_error) == (2, 2)
+    assert before != snapshot()
+
+
 def test_cancelling_more_than_is_left_is_a_409(api, staff_api, hoodie):
     placed = place(api, ("HOODIE-SE", 2)).json()
     url = f"/api/v1/orders/{placed['number']}/lines/{placed['lines'][0]['id']}/cancel"

@@ -17,6 +17,7 @@ from orders.demand import DemandDay, daily_demand
 from orders.models import Order, OrderLine
 from orders.services import LineRequest, order_place
 from tests.factories import ProductFactory
+from tests.helpers import place_line, today
 
 pytestmark = pytest.mark.django_db
 
@@ -71,3 +72,30 @@ def test_a_product_nobody_asked_for_has_a_day_of_zero_for_every_day(default_ware
     series = daily_demand([quiet.pk], first=today - timedelta(days=2), last=today)
 
     assert series == {quiet.pk: [DemandDay(today - timedelta(days=n)) for n in (2, 1, 0)]}
+
+
+def test_units_staff_cancel_as_entered_in_error_are_not_demand(hoodie):
+    from orders.services import order_line_cancel
+
+    kept = place_line(hoodie, 4)
+    mistake = place_line(hoodie, 3, who="budi")
+    order_line_cancel(line_id=mistake.pk, quantity=2, in_error=True, reason="Duplicate")
+    order_line_cancel(line_id=kept.pk, quantity=1, reason="Changed her mind")
+
+    (day,) = daily_demand([hoodie.pk], first=today(), last=today())[hoodie.pk]
+
+    # A customer's change of mind was demand; the duplicate's two units never were.
+    assert day.ordered == 5
+    mistake.refresh_from_db()
+    assert (mistake.cancelled, mistake.cancelled_in_error) == (2, 2)
+
+
+def test_customers_cannot_mark_a_cancellation_as_an_error(hoodie):
+    from inventory.exceptions import ValidationFailed
+    from orders.services import order_line_cancel
+
+    line = place_line(hoodie, 2)
+    with pytest.raises(ValidationFailed):
+        order_line_cancel(line_id=line.pk, in_error=True, by_customer=True)
+    line.refresh_from_db()
+    assert (line.cancelled, line.cancelled_in_error) == (0, 0)
