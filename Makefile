@@ -50,6 +50,7 @@ bench: $(DEV_STAMP)
 	$(PY) scripts/bench.py
 	$(PY) scripts/bench_queue.py
 	$(PY) scripts/bench_http.py
+	$(PY) scripts/bench_replenishment.py
 
 clean:
 	rm -rf var/db.sqlite3 var/broker var/mail var/celerybeat-schedule

@@ -13,6 +13,7 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, URLResolver, path
 from django.utils import timezone
 
+from inventory import report_views as replenishment_views
 from orders import report_views, reports
 
 
@@ -42,10 +43,20 @@ class BackofficeSite(admin.AdminSite):
             )
             for slug, _, _ in report_views.REPORTS
         ]
-        return [*pages, *super().get_urls()]
+        forecast = path(
+            "reports/forecast/<str:sku>/",
+            self.admin_view(self._forecast),
+            name="report_forecast",
+        )
+        return [*pages, forecast, *super().get_urls()]
+
+    def _forecast(self, request: HttpRequest, sku: str) -> HttpResponse:
+        return replenishment_views.forecast_view(request, self, sku)
 
     def _report(self, slug: str):
-        view = getattr(report_views, f"{slug}_view")
+        view = getattr(replenishment_views, f"{slug}_view", None) or getattr(
+            report_views, f"{slug}_view"
+        )
 
         def page(request: HttpRequest) -> HttpResponse:
             return view(request, self)

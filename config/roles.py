@@ -19,8 +19,10 @@ Creating products and changing prices is left to superusers (the shop's owner or
 from __future__ import annotations
 
 from django.apps import apps
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 from django.db import transaction
+from django.db.models import Q
 
 SHOP_APPS = ("inventory", "orders", "notifications")
 
@@ -28,6 +30,9 @@ SHOP_APPS = ("inventory", "orders", "notifications")
 HIDDEN_MODELS = {"orders.idempotencykey", "inventory.unsentrefresh"}
 
 RECEIVE_PERMISSION = "inventory.add_purchasereceipt"
+PURCHASING_PERMISSION = "inventory.add_purchaseorder"
+"""Ordering from suppliers: whoever holds it hears of demand spikes and of purchase orders
+placed by themselves (`staff_emails`)."""
 """Receiving goods against a purchase order: a receipt row is what a receipt adds."""
 
 ROLES: dict[str, tuple[str, ...]] = {
@@ -101,3 +106,19 @@ def roles_setup() -> dict[str, int]:
         group.permissions.set(permissions)
         counts[role] = len(permissions)
     return counts
+
+
+def staff_emails(permission: str) -> list[tuple[int, str]]:
+    """(user id, email) of the active staff holding `permission` through a group or by
+    themselves; superusers only as members of such a group."""
+    app_label, codename = permission.split(".", 1)
+    granted = Permission.objects.filter(content_type__app_label=app_label, codename=codename)
+    users = (
+        get_user_model()
+        .objects.filter(is_active=True, is_staff=True)
+        .exclude(email="")
+        .filter(Q(groups__permissions__in=granted) | Q(user_permissions__in=granted))
+        .distinct()
+        .order_by("pk")
+    )
+    return list(users.values_list("pk", "email"))

@@ -52,6 +52,21 @@ api_v1 = [
         inventory_api.PurchaseOrderReceiveView.as_view(),
         name="purchase-order-receive",
     ),
+    path(
+        "products/<str:sku>/forecast",
+        inventory_api.ProductForecastView.as_view(),
+        name="product-forecast",
+    ),
+    path(
+        "replenishment/suggestions",
+        inventory_api.SuggestionsView.as_view(),
+        name="replenishment-suggestions",
+    ),
+    path(
+        "replenishment/drafts",
+        inventory_api.DraftsView.as_view(),
+        name="replenishment-drafts",
+    ),
     path("reports/backlog", orders_api.BacklogReportView.as_view(), name="report-backlog"),
     path("orders", orders_api.OrderListView.as_view(), name="orders"),
     path("orders/<str:number>", orders_api.OrderView.as_view(), name="order"),

@@ -29,7 +29,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from config.admin_mixins import ReadOnlyAdminMixin, ReadOnlyInline, ServiceFormAdmin, adopt
-from inventory import catalogue, selectors, stock
+from inventory import catalogue, replenishment, selectors, stock
 from inventory.admin_purchasing import days_text
 from inventory.exceptions import BackorderError
 from inventory.forms import ProductForm, StockChangeForm, SupplierForm
@@ -37,6 +37,8 @@ from inventory.models import (
     Allocation,
     DemandHistory,
     Product,
+    ProductForecast,
+    SpikeAlert,
     Stock,
     StockMovement,
     Supplier,
@@ -141,7 +143,7 @@ class ProductAdmin(ServiceFormAdmin):
     inlines = [StockInline, SupplierTermsInline]
     actions = ["reallocate"]
     form = ProductForm
-    readonly_fields = ("effective_lead_time", "quote_for_one", "waiting_queue")
+    readonly_fields = ("effective_lead_time", "quote_for_one", "waiting_queue", "reorder_figures")
     fieldsets = (
         (None, {"fields": ("sku", "name", "price")}),
         (
@@ -159,9 +161,78 @@ class ProductAdmin(ServiceFormAdmin):
             },
         ),
         ("Who is waiting, in queue order", {"fields": ("waiting_queue",)}),
+        (
+            "Replenishment",
+            {
+                "fields": (
+                    "reorder_figures",
+                    "service_level",
+                    "safety_stock",
+                    "reorder_point",
+                    "order_up_to",
+                ),
+                "description": (
+                    "Computed each night from the forecast and the suppliers' delivery record;"
+                    " a figure entered here replaces the computed one."
+                ),
+            },
+        ),
     )
 
     QUEUE_SHOWN = 50
+
+    @admin.display(description="Reorder figures")
+    def reorder_figures(self, product: Product) -> str:
+        """The product's forecast, inventory position and reorder figures, with how each
+        was reached and what would be ordered now."""
+        if product.pk is None:
+            return "-"
+        figures = replenishment.product_plans([product], today=timezone.localdate())[product.pk]
+        plan, position, made = figures.plan, figures.position, figures.forecast
+        rows = [
+            ("Forecast", f"{made.method} ({made.shape} demand, {made.history_days} days known)"),
+            (
+                "Inventory position",
+                (
+                    f"{position.units} = free {position.free} + on order {position.on_order}"
+                    f" + drafts {position.drafts} - backordered {position.backordered}"
+                ),
+            ),
+            ("Sales class", f"{made.abc_class}"),
+            ("Safety stock", str(plan.safety_stock)),
+            ("Reorder point", str(plan.reorder_point)),
+            ("Order up to", str(plan.order_up_to)),
+            ("How", plan.explanation),
+        ]
+        if figures.quantity and figures.choice is not None:
+            arrives = figures.arrives.isoformat() if figures.arrives else "unknown"
+            rows.append(
+                (
+                    "Suggested now",
+                    f"{figures.quantity} from {figures.choice.offer.name}, likely by {arrives}:"
+                    f" {figures.reason}",
+                )
+            )
+        else:
+            rows.append(
+                (
+                    "Suggested now",
+                    "Nothing: "
+                    + (
+                        figures.reason
+                        if figures.choice is None
+                        else f"the position is above the reorder point {plan.reorder_point}."
+                    ),
+                )
+            )
+        table = format_html_join("", '<tr><th scope="row">{}</th><td>{}</td></tr>', rows)
+        chart = reverse("admin:report_forecast", args=[product.sku])
+        return format_html(
+            '<table class="reorder-figures">{}</table><p><a href="{}">Demand and forecast'
+            " chart</a></p>",
+            table,
+            chart,
+        )
 
     @admin.display(description="Queue")
     def waiting_queue(self, product: Product) -> str:
@@ -278,7 +349,10 @@ class ProductAdmin(ServiceFormAdmin):
         else:
             saved = catalogue.product_create(
                 sku=data["sku"],
-                **{name: data[name] for name in catalogue.PRODUCT_FIELDS},
+                **{
+                    name: data[name]
+                    for name in (*catalogue.PRODUCT_FIELDS, *catalogue.REORDER_FIELDS)
+                },
                 actor=request.user,
             )
         adopt(obj, saved)
@@ -313,14 +387,25 @@ class SupplierAdmin(ServiceFormAdmin):
         "email",
         "lead_time_days",
         "is_active",
+        "auto_order",
         "receipts",
         "average_delay",
         "delay_spread",
         "on_time",
     )
-    list_filter = ("is_active",)
+    list_filter = ("is_active", "auto_order")
     search_fields = ("name", "email")
-    fields = ("name", "email", "lead_time_days", "is_active", "reliability", "created_at")
+    fields = (
+        "name",
+        "email",
+        "language",
+        "lead_time_days",
+        "is_active",
+        "auto_order",
+        "auto_order_daily_cap",
+        "reliability",
+        "created_at",
+    )
     readonly_fields = ("reliability", "created_at")
     inlines = [ProductTermsInline]
     form = SupplierForm
@@ -531,3 +616,49 @@ class DemandHistoryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_select_related = ("product",)
     ordering = ("-day", "product")
     show_full_result_count = False
+
+
+@admin.register(SpikeAlert)
+class SpikeAlertAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Demand that ran well above the forecast: one alert per product per window."""
+
+    list_display = (
+        "created_at",
+        "product",
+        "first_day",
+        "observed",
+        "expected",
+        "backlog_units",
+        "forecast_chart",
+    )
+    list_filter = (("created_at", admin.DateFieldListFilter),)
+    search_fields = ("product__sku", "product__name")
+    list_select_related = ("product",)
+    show_full_result_count = False
+
+    @admin.display(description="Chart")
+    def forecast_chart(self, alert: SpikeAlert) -> str:
+        url = reverse("admin:report_forecast", args=[alert.product.sku])
+        return format_html('<a href="{}">Demand and forecast</a>', url)
+
+
+@admin.register(ProductForecast)
+class ProductForecastAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """The nightly forecasts: each product's method, level and spread."""
+
+    list_display = (
+        "product",
+        "computed_on",
+        "method",
+        "shape",
+        "abc_class",
+        "daily_mean",
+        "daily_sd",
+        "history_days",
+    )
+    list_filter = ("method", "shape", "abc_class")
+    search_fields = ("product__sku", "product__name")
+    list_select_related = ("product",)
+    ordering = ("product__sku",)
+    show_full_result_count = False
+    exclude = ("daily",)

@@ -149,8 +149,10 @@ class PurchaseOrderAdmin(PurchaseOrderSearchAdmin):
         "units_ordered",
         "units_received",
         "units_outstanding",
+        "origin",
+        "auto_placed",
     )
-    list_filter = ("status", "supplier", "warehouse")
+    list_filter = ("status", "origin", "auto_placed", "supplier", "warehouse")
     search_fields = ("reference", "supplier__name")
     list_select_related = ("supplier", "warehouse")
     autocomplete_fields = ("supplier",)

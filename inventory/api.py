@@ -1,4 +1,5 @@
-"""The JSON API for products, stock, suppliers and purchase orders (contract §3).
+"""The JSON API for products, stock, suppliers, purchase orders and replenishment
+(contract §3 and §8).
 
 Each view parses its input, calls one service and renders the result; rules live in the
 services and refusals come back as the contract's error body (see `config.api`).
@@ -6,7 +7,7 @@ services and refusals come back as the contract's error body (see `config.api`).
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -29,9 +30,10 @@ from config.api import (
     errors,
 )
 from config.roles import RECEIVE_PERMISSION
-from inventory import catalogue, purchasing, selectors
+from inventory import catalogue, purchasing, replenishment, selectors
 from inventory.checks import MAX_LEAD_TIME_DAYS, MAX_QUANTITY, SKU_PATTERN, storable_text
 from inventory.exceptions import ValidationFailed
+from inventory.forecast import demand_shape
 from inventory.models import (
     Product,
     PurchaseOrder,
@@ -632,3 +634,193 @@ class PurchaseOrderReceiveView(APIView):
             actor=request.user,
         )
         return Response(_purchase_order_body(purchase_order_id))
+
+
+# Replenishment (contract §8) -----------------------------------------------------------------
+
+MAX_FORECAST_DAYS = 365
+
+
+class ForecastQuerySerializer(serializers.Serializer):
+    days = serializers.IntegerField(min_value=1, max_value=MAX_FORECAST_DAYS, default=28)
+
+
+class ForecastDaySerializer(serializers.Serializer):
+    date = serializers.DateField()
+    expected = serializers.FloatField()
+    low = serializers.FloatField()
+    high = serializers.FloatField()
+
+
+class ForecastTotalSerializer(serializers.Serializer):
+    expected = serializers.FloatField()
+    low = serializers.FloatField()
+    high = serializers.FloatField()
+
+
+class ForecastSerializer(serializers.Serializer):
+    sku = serializers.CharField()
+    method = serializers.CharField(help_text="ets, croston, sba, tsb or mean.")
+    shape = serializers.CharField(
+        help_text="smooth, erratic, intermittent, lumpy or short (too little history)."
+    )
+    daily = ForecastDaySerializer(many=True)
+    total = ForecastTotalSerializer(help_text="The horizon's sum: low/high bound 80%.")
+
+
+class SuggestionSerializer(serializers.Serializer):
+    sku = serializers.CharField()
+    supplier = serializers.IntegerField(help_text="The supplier's id.")
+    quantity = serializers.IntegerField()
+    arrives = serializers.DateField(help_text="Likely arrival if ordered today (P90).")
+    reorder_point = serializers.IntegerField()
+    safety_stock = serializers.IntegerField()
+    position = serializers.IntegerField(help_text="Free + on order + drafts - backordered units.")
+    order_up_to = serializers.IntegerField()
+    covers = serializers.IntegerField(help_text="Backordered units no stock or supply covers yet.")
+    reason = serializers.CharField()
+
+
+class SuggestionsSerializer(serializers.Serializer):
+    results = SuggestionSerializer(many=True)
+
+
+class DraftsWriteSerializer(serializers.Serializer):
+    skus = serializers.ListField(
+        child=StrictCharField(max_length=64), required=False, max_length=1000, allow_empty=True
+    )
+
+
+class DraftLineSerializer(serializers.Serializer):
+    sku = serializers.CharField()
+    quantity = serializers.IntegerField()
+
+
+class DraftSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    supplier = serializers.IntegerField()
+    lines = DraftLineSerializer(many=True)
+
+
+class DraftsSerializer(serializers.Serializer):
+    purchase_orders = DraftSerializer(many=True)
+
+
+def _rounded(value: float) -> float:
+    return round(float(value), 2)
+
+
+class ProductForecastView(APIView):
+    permission_classes = [StaffPermission]
+    staff_permissions = {"GET": ["inventory.view_product"]}
+
+    @extend_schema(
+        parameters=[ForecastQuerySerializer],
+        responses={200: ForecastSerializer, **errors(400, 401, 403, 404)},
+        tags=["replenishment"],
+        summary="A product's demand forecast",
+        description=(
+            "Expected units per day from tomorrow for `days` days (1-365, default 28), with"
+            " an 80% prediction interval, and the horizon's total."
+        ),
+    )
+    def get(self, request: Request, sku: str) -> Response:
+        query = ForecastQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        days = query.validated_data["days"]
+        product = _product(sku)
+        made, history = replenishment.product_forecast(product, days=days)
+        today = replenishment.shop_today()
+        daily = [
+            {
+                "date": today + timedelta(days=n),
+                "expected": _rounded(made.expected[n - 1]),
+                "low": _rounded(made.low[n - 1]),
+                "high": _rounded(made.high[n - 1]),
+            }
+            for n in range(1, days + 1)
+        ]
+        expected, low, high = made.over(days)
+        body = {
+            "sku": product.sku,
+            "method": str(made.method),
+            "shape": str(demand_shape(history).shape),
+            "daily": daily,
+            "total": {"expected": _rounded(expected), "low": _rounded(low), "high": _rounded(high)},
+        }
+        return Response(ForecastSerializer(body).data)
+
+
+def _suggestion_body(plan: replenishment.ProductPlan) -> dict[str, Any]:
+    assert plan.choice is not None
+    return {
+        "sku": plan.product.sku,
+        "supplier": plan.choice.offer.supplier_id,
+        "quantity": plan.quantity,
+        "arrives": plan.arrives,
+        "reorder_point": plan.plan.reorder_point,
+        "safety_stock": plan.plan.safety_stock,
+        "position": plan.position.units,
+        "order_up_to": plan.plan.order_up_to,
+        "covers": plan.covers,
+        "reason": plan.reason,
+    }
+
+
+class SuggestionsView(APIView):
+    permission_classes = [StaffPermission]
+    staff_permissions = {"GET": ["inventory.view_purchaseorder"]}
+
+    @extend_schema(
+        responses={200: SuggestionsSerializer, **errors(401, 403)},
+        tags=["replenishment"],
+        summary="What to reorder now, from whom",
+        description=(
+            "Every product whose inventory position is at or below its reorder point, with"
+            " the supplier chosen and why; most backorders to cover first."
+        ),
+    )
+    def get(self, request: Request) -> Response:
+        results = [_suggestion_body(plan) for plan in replenishment.suggestions()]
+        return Response(SuggestionsSerializer({"results": results}).data)
+
+
+class DraftsView(APIView):
+    permission_classes = [StaffPermission]
+    staff_permissions = {"POST": ["inventory.add_purchaseorder", "inventory.add_purchaseorderline"]}
+
+    @extend_schema(
+        request=DraftsWriteSerializer,
+        responses={200: DraftsSerializer, **errors(400, 401, 403)},
+        tags=["replenishment"],
+        summary="Turn suggestions into draft purchase orders",
+        description=(
+            "One draft per supplier for the suggestions of `skus` (all when absent). A need"
+            " a draft or open purchase order already covers is not drafted again."
+        ),
+    )
+    def post(self, request: Request) -> Response:
+        data = DraftsWriteSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        skus = data.validated_data.get("skus")
+        if skus is not None:
+            known = set(Product.objects.filter(sku__in=skus).values_list("sku", flat=True))
+            unknown = {
+                f"skus[{index}]": "unknown SKU"
+                for index, sku in enumerate(skus)
+                if sku not in known
+            }
+            if unknown:
+                raise ValidationFailed("Unknown product.", fields=unknown)
+        drafted = replenishment.drafts_create(skus=skus, actor=request.user)
+        body = {
+            "purchase_orders": [
+                {
+                    "id": item.purchase_order.pk,
+                    "supplier": item.purchase_order.supplier_id,
+                    "lines": [{"sku": sku, "quantity": units} for sku, units in item.lines],
+                }
+                for item in drafted
+            ]
+        }
+        return Response(DraftsSerializer(body).data)

@@ -12,6 +12,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from inventory.checks import (
@@ -37,13 +38,23 @@ PRODUCT_FIELDS = (
     "max_per_order",
     "release_date",
 )
+# Reorder figures the shop may fix by hand (`inventory.replenishment` computes the rest).
+REORDER_FIELDS = ("service_level", "safety_stock", "reorder_point", "order_up_to")
 # A change to one of these moves ETAs or releases pre-orders: the product is refreshed.
 PRODUCT_SUPPLY_FIELDS = {
     "backorder_policy": "backorder policy",
     "lead_time_days": "lead time",
     "release_date": "release date",
 }
-SUPPLIER_FIELDS = ("name", "email", "lead_time_days", "is_active")
+SUPPLIER_FIELDS = (
+    "name",
+    "email",
+    "lead_time_days",
+    "is_active",
+    "language",
+    "auto_order",
+    "auto_order_daily_cap",
+)
 # A change to one of these moves the lead time of every product the supplier offers.
 SUPPLIER_SUPPLY_FIELDS = {"lead_time_days": "lead time", "is_active": "active"}
 
@@ -94,6 +105,18 @@ def _product_check(product: Product) -> None:
     check_count(product.max_per_order, field="max_per_order", minimum=1)
     if product.release_date is not None:
         check_day(product.release_date, field="release_date")
+    level = product.service_level
+    if level is not None and not (
+        isinstance(level, Decimal)
+        and level.is_finite()
+        and Decimal("0.5") <= level <= Decimal("0.999")
+    ):
+        raise ValidationFailed(
+            "The service level is a share from 0.500 to 0.999, e.g. 0.950.",
+            fields={"service_level": "out of range"},
+        )
+    for name in REORDER_FIELDS[1:]:
+        check_count(getattr(product, name), field=name)
 
 
 @transaction.atomic
@@ -108,9 +131,12 @@ def product_create(
     max_per_order: int | None = None,
     release_date: date | None = None,
     actor: Any = None,
+    **reorder: Any,
 ) -> Product:
-    """Add a product to the catalogue; a duplicate SKU is refused with `AlreadyExists`."""
+    """Add a product to the catalogue; a duplicate SKU is refused with `AlreadyExists`.
+    `reorder`: any of the figures in `REORDER_FIELDS` fixed by hand."""
     sku = check_sku(sku)
+    _check_changeable(reorder, REORDER_FIELDS)
     product = Product(
         sku=sku,
         name=name,
@@ -120,6 +146,7 @@ def product_create(
         backorder_limit=backorder_limit,
         max_per_order=max_per_order,
         release_date=release_date,
+        **reorder,
     )
     _product_check(product)
     # The unique index decides under concurrency; the savepoint keeps the transaction usable.
@@ -142,7 +169,7 @@ def product_update(
     A change to the policy, lead time or release date refreshes the product's backorders and
     ETAs after commit; `detail` says where the change came from ("... changed" by default).
     """
-    _check_changeable(changes, PRODUCT_FIELDS)
+    _check_changeable(changes, (*PRODUCT_FIELDS, *REORDER_FIELDS))
     product = lock_products([product_id]).get(product_id)
     if product is None:
         raise ValidationFailed("Unknown product.", fields={"sku": "unknown"})
@@ -172,16 +199,52 @@ def _supplier_check(name: object, email: object, lead_time_days: object) -> tupl
     return name, email, days
 
 
+def _ordering_check(supplier: Supplier) -> None:
+    """The supplier's language and automatic ordering: a cap whenever auto-order is on."""
+    if supplier.language not in dict(settings.LANGUAGES):
+        raise ValidationFailed(
+            "Unknown language.", fields={"language": f"one of {list(dict(settings.LANGUAGES))}"}
+        )
+    supplier.auto_order = bool(supplier.auto_order)
+    cap = supplier.auto_order_daily_cap
+    if cap is not None and (not isinstance(cap, Decimal) or not cap.is_finite() or cap <= 0):
+        raise ValidationFailed(
+            "The daily cap is an amount above 0.", fields={"auto_order_daily_cap": "not positive"}
+        )
+    if supplier.auto_order and cap is None:
+        raise ValidationFailed(
+            "Automatic ordering needs a daily spend cap.",
+            fields={"auto_order_daily_cap": "required with auto-order"},
+        )
+
+
 def supplier_create(
-    *, name: str, email: str = "", lead_time_days: int, is_active: bool = True, actor: Any = None
+    *,
+    name: str,
+    email: str = "",
+    lead_time_days: int,
+    is_active: bool = True,
+    language: str = "en",
+    auto_order: bool = False,
+    auto_order_daily_cap: Decimal | None = None,
+    actor: Any = None,
 ) -> Supplier:
     """Add a supplier; a duplicate name is refused with `AlreadyExists`."""
     name, email, lead_time_days = _supplier_check(name, email, lead_time_days)
+    supplier = Supplier(
+        name=name,
+        email=email,
+        lead_time_days=lead_time_days,
+        is_active=bool(is_active),
+        language=language,
+        auto_order=auto_order,
+        auto_order_daily_cap=auto_order_daily_cap,
+    )
+    _ordering_check(supplier)
     try:
         with transaction.atomic():
-            return Supplier.objects.create(
-                name=name, email=email, lead_time_days=lead_time_days, is_active=bool(is_active)
-            )
+            supplier.save()
+            return supplier
     except IntegrityError:
         raise AlreadyExists(
             f"A supplier named {name} already exists.", fields={"name": "already exists"}
@@ -205,6 +268,7 @@ def supplier_update(
         supplier.name, supplier.email, supplier.lead_time_days
     )
     supplier.is_active = bool(supplier.is_active)
+    _ordering_check(supplier)
     try:
         with transaction.atomic():
             supplier.save(update_fields=changed)

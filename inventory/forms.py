@@ -39,7 +39,7 @@ class ProductForm(ServiceModelForm):
 
     class Meta:
         model = Product
-        fields = ("sku", *catalogue.PRODUCT_FIELDS)
+        fields = ("sku", *catalogue.PRODUCT_FIELDS, *catalogue.REORDER_FIELDS)
 
 
 class SupplierForm(ServiceModelForm):

@@ -90,7 +90,8 @@ def lock_order_lines(order_id: int) -> list[OrderLine]:
 
 
 def lock_pending_notifications(**recipient: Any) -> QuerySet[Notification]:
-    """The pending outbox rows of one order or alert that no other delivery holds, locked."""
+    """The pending outbox rows of one order, one alert or one row (`pk`) that no other
+    delivery holds, locked."""
     return (
         Notification.objects.select_for_update(skip_locked=True)
         .filter(status=Notification.Status.PENDING, **recipient)

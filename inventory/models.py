@@ -76,6 +76,31 @@ class Product(models.Model):
         editable=False,
         help_text="Units waiting in the backorder queue: the sum of the lines' backordered units.",
     )
+    # Replenishment (`inventory.replenishment`): empty fields are computed each night from
+    # the forecast and the suppliers' delivery record; a figure set here is used as it is.
+    service_level = models.DecimalField(
+        max_digits=4,
+        decimal_places=3,
+        null=True,
+        blank=True,
+        help_text=(
+            "Chance of not running out while waiting for a delivery, e.g. 0.950. Empty: by"
+            " the product's sales class (A 0.98, B 0.95, C 0.90)."
+        ),
+    )
+    safety_stock = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Units kept against uncertainty. Empty: computed."
+    )
+    reorder_point = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Reorder when the inventory position falls to this. Empty: computed.",
+    )
+    order_up_to = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="A reorder brings the inventory position up to this. Empty: computed.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -86,6 +111,11 @@ class Product(models.Model):
             models.CheckConstraint(
                 condition=Q(max_per_order__isnull=True) | Q(max_per_order__gte=1),
                 name="product_max_per_order_positive",
+            ),
+            models.CheckConstraint(
+                condition=Q(service_level__isnull=True)
+                | Q(service_level__gte="0.5", service_level__lte="0.999"),
+                name="product_service_level_range",
             ),
         ]
 
@@ -209,10 +239,37 @@ class Supplier(models.Model):
     is_active = models.BooleanField(
         default=True, help_text="Inactive suppliers are left out of lead times and reordering."
     )
+    language = models.CharField(
+        max_length=5,
+        choices=settings.LANGUAGES,
+        default="en",
+        help_text="The language of the purchase orders emailed to the supplier.",
+    )
+    auto_order = models.BooleanField(
+        default=False,
+        help_text=(
+            "Place the nightly draft purchase orders for this supplier by themselves, within"
+            " the daily spend cap."
+        ),
+    )
+    auto_order_daily_cap = models.DecimalField(
+        "auto-order daily spend cap",
+        max_digits=14,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        help_text="Most that automatic orders may spend with this supplier in one day.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(auto_order=False) | Q(auto_order_daily_cap__gt=0),
+                name="supplier_auto_order_capped",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -272,6 +329,11 @@ class PurchaseOrder(models.Model):
         RECEIVED = "received", "Received"
         CANCELLED = "cancelled", "Cancelled"
 
+    class Origin(models.TextChoices):
+        STAFF = "staff", "Staff"
+        SUGGESTIONS = "suggestions", "Suggestions, drafted by staff"
+        NIGHTLY = "nightly", "Nightly replenishment"
+
     OPEN_STATUSES = (Status.ORDERED, Status.PARTIALLY_RECEIVED)
 
     supplier = models.ForeignKey(Supplier, on_delete=models.PROTECT, related_name="purchase_orders")
@@ -285,6 +347,12 @@ class PurchaseOrder(models.Model):
         max_length=100, blank=True, help_text="The supplier's order confirmation or invoice."
     )
     notes = models.TextField(blank=True)
+    origin = models.CharField(
+        max_length=16, choices=Origin.choices, default=Origin.STAFF, editable=False
+    )
+    auto_placed = models.BooleanField(
+        default=False, editable=False, help_text="Placed by the nightly run (auto-order)."
+    )
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -402,3 +470,57 @@ class DemandHistory(models.Model):
 
     def __str__(self) -> str:
         return f"{self.product_id} {self.day}: {self.quantity}"
+
+
+class ProductForecast(models.Model):
+    """The nightly forecast of one product (`inventory.replenishment`): what the spike check
+    compares recent demand with during the day, and what the reports show."""
+
+    product = models.OneToOneField(Product, on_delete=models.CASCADE, related_name="forecast")
+    computed_on = models.DateField(help_text="The first day forecast: history ends the day before.")
+    method = models.CharField(max_length=16)
+    shape = models.CharField(max_length=16)
+    daily_mean = models.FloatField(help_text="Expected units a day.")
+    daily_sd = models.FloatField(help_text="Standard deviation of one day's units.")
+    daily = models.JSONField(
+        default=list, help_text="Expected units for each day from computed_on on."
+    )
+    abc_class = models.CharField("ABC class", max_length=1, default="C")
+    history_days = models.PositiveIntegerField()
+    computed_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["product"]
+
+    def __str__(self) -> str:
+        return f"{self.product_id}: {self.daily_mean:.2f}/day ({self.method})"
+
+
+class SpikeAlert(models.Model):
+    """Demand running well above the forecast: one per product per window
+    (`inventory.replenishment.spikes_check`), told to the purchasing staff."""
+
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="spike_alerts")
+    window_start = models.DateField(help_text="First day of the alert window.")
+    first_day = models.DateField(help_text="First day of the demand that ran high.")
+    observed = models.PositiveIntegerField(help_text="Units asked for, refused ones included.")
+    expected = models.FloatField(help_text="Units the forecast expected in those days.")
+    backlog_units = models.PositiveIntegerField(
+        help_text="Units the spike leaves waiting beyond what stock and supply cover."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["product", "window_start"], name="spike_alert_once_per_window"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Spike of {self.product_id} from {self.first_day}"
+
+    @property
+    def excess(self) -> float:
+        return self.observed - self.expected

@@ -3,8 +3,10 @@
 A placed purchase order is incoming supply: placing, rescheduling or cancelling one asks for
 its products' refresh after commit (`inventory.refresh`), so waiting customers' ETAs follow
 the supplier's dates. A receipt books the goods through `inventory.stock.stock_change`, like
-any other arrival, and records the supplier's delay. Every change to an order and its lines
-locks the order first (`inventory.locks.lock_purchase_order`), then its products.
+any other arrival, and records the supplier's delay. Placing an order (at once or from a
+draft) owes the supplier one email of it (`notifications.outbox.purchase_order_notice`).
+Every change to an order and its lines locks the order first
+(`inventory.locks.lock_purchase_order`), then its products.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from inventory.models import (
 )
 from inventory.refresh import refresh_after_commit
 from inventory.stock import stock_change
+from notifications.outbox import purchase_order_notice
 from orders.lifecycle import recorded_actor
 from orders.models import EtaChange
 
@@ -167,6 +170,7 @@ def purchase_order_create(
         for line in lines
     )
     if place:
+        purchase_order_notice(purchase_order=purchase_order)
         _purchase_order_announce(
             purchase_order, cause=EtaChange.Cause.PO_CREATED, detail=purchase_order.number
         )
@@ -272,9 +276,14 @@ def purchase_order_draft_lines_save(
 
 @transaction.atomic
 def purchase_order_place(
-    *, purchase_order_id: int, actor: Any = None, today: date | None = None
+    *,
+    purchase_order_id: int,
+    actor: Any = None,
+    today: date | None = None,
+    automatic: bool = False,
 ) -> PurchaseOrder:
-    """Send a draft to the supplier: from now on its lines count as incoming supply."""
+    """Send a draft to the supplier: from now on its lines count as incoming supply, and
+    the supplier is emailed the order. `automatic`: placed by the nightly run."""
     today = today or timezone.localdate()
     purchase_order = _purchase_order_lock(purchase_order_id)
     if purchase_order.status != PurchaseOrder.Status.DRAFT:
@@ -291,10 +300,12 @@ def purchase_order_place(
         check_future_date(line.expected_date, field=f"line {line.pk} expected_date", today=today)
     purchase_order.status = PurchaseOrder.Status.ORDERED
     purchase_order.ordered_at = timezone.now()
-    purchase_order.save(update_fields=["status", "ordered_at"])
+    purchase_order.auto_placed = automatic
+    purchase_order.save(update_fields=["status", "ordered_at", "auto_placed"])
     PurchaseOrderLine.objects.filter(purchase_order=purchase_order).update(
         first_expected_date=F("expected_date")
     )
+    purchase_order_notice(purchase_order=purchase_order)
     _purchase_order_announce(
         purchase_order, cause=EtaChange.Cause.PO_CREATED, detail=purchase_order.number
     )

@@ -60,17 +60,24 @@ def _permanent(error: Exception) -> bool:
 
 
 def _recipients(ids: Sequence[int]) -> list[dict[str, int]]:
-    """The orders and alerts with pending rows among `ids`, in a stable order."""
-    pairs = (
+    """Who the pending rows among `ids` go to, in a stable order: one email per order and per
+    alert; each row to a supplier or to staff is an email of its own."""
+    rows = (
         Notification.objects.filter(pk__in=ids, status=Notification.Status.PENDING)
-        .values_list("order_id", "alert_id")
-        .distinct()
-        .order_by("order_id", "alert_id")
+        .values_list("order_id", "alert_id", "pk")
+        .order_by("order_id", "alert_id", "pk")
     )
-    return [
-        {"order_id": order_id} if order_id is not None else {"alert_id": alert_id}
-        for order_id, alert_id in pairs
-    ]
+    recipients: list[dict[str, int]] = []
+    for order_id, alert_id, pk in rows:
+        if order_id is not None:
+            recipient = {"order_id": order_id}
+        elif alert_id is not None:
+            recipient = {"alert_id": alert_id}
+        else:
+            recipient = {"pk": pk}
+        if not recipients or recipients[-1] != recipient:
+            recipients.append(recipient)
+    return recipients
 
 
 def notifications_deliver(*, ids: Sequence[int], now: datetime | None = None) -> Delivery:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import re
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -170,16 +172,27 @@ def _domain() -> str:
 
 
 def build_email(rows: list[Notification]) -> EmailMultiAlternatives:
-    """One email telling everything in `rows`, which share one order (or one alert)."""
+    """One email telling everything in `rows`, which share one order (or one alert); a row
+    to a supplier or to staff is an email by itself."""
     first = rows[0]
+    attachments: list[tuple[str, str, str]] = []
     with translation.override(first.locale):
+        thread = ""
         if first.order_id is not None:
             subject, context, thread = _order_email(rows)
             template = "notifications/email/order"
-        else:
+        elif first.alert_id is not None:
             subject, context = _alert_email(first)
-            thread = ""
             template = "notifications/email/back_in_stock"
+        elif first.kind == Kind.PURCHASE_ORDER:
+            subject, context = _purchase_order_email(first)
+            template = "notifications/email/purchase_order"
+            attachments.append(
+                (f"{first.data['number']}.csv", purchase_order_csv(first.data), "text/csv")
+            )
+        else:
+            subject, context = _staff_email(first)
+            template = "notifications/email/staff"
         text = tidy_text(render_to_string(f"{template}.txt", context))
         html = render_to_string(f"{template}.html", context)
     domain = _domain()
@@ -200,6 +213,8 @@ def build_email(rows: list[Notification]) -> EmailMultiAlternatives:
         headers=headers,
     )
     message.attach_alternative(html, "text/html")
+    for attachment in attachments:
+        message.attach(*attachment)
     return message
 
 
@@ -284,3 +299,57 @@ def _alert_email(row: Notification) -> tuple[str, dict[str, Any]]:
         "product_url": settings.SITE_URL + reverse("product", args=[product.sku]),
     }
     return _("Back in stock: %(product)s") % {"product": product.name}, context
+
+
+def purchase_order_csv(data: dict[str, Any]) -> str:
+    """The placed lines as CSV, for the supplier's system: one row per line."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(["sku", "supplier_sku", "name", "quantity", "expected_date", "unit_cost"])
+    for line in data.get("lines", []):
+        writer.writerow(
+            [
+                line["sku"],
+                line.get("supplier_sku", ""),
+                line.get("name", ""),
+                line["quantity"],
+                line.get("expected_date") or "",
+                line.get("unit_cost") or "",
+            ]
+        )
+    return buffer.getvalue()
+
+
+def _purchase_order_email(row: Notification) -> tuple[str, dict[str, Any]]:
+    purchase_order = row.purchase_order
+    assert purchase_order is not None
+    context = {
+        "name": purchase_order.supplier.name,
+        "number": row.data["number"],
+        "lines": row.data.get("lines", []),
+        "warehouse": purchase_order.warehouse.name,
+        "shop": settings.BACKORDER_SHOP_NAME,
+    }
+    subject = _("Purchase order %(number)s from %(shop)s") % {
+        "number": row.data["number"],
+        "shop": settings.BACKORDER_SHOP_NAME,
+    }
+    return subject, context
+
+
+def _staff_email(row: Notification) -> tuple[str, dict[str, Any]]:
+    """Staff emails are in the backoffice's language, English."""
+    data = row.data
+    context: dict[str, Any] = {"name": "", "kind": row.kind, "data": data}
+    if row.kind == Kind.SPIKE:
+        context["url"] = settings.SITE_URL + reverse("admin:report_forecast", args=[data["sku"]])
+        subject = f"Demand spike: {data['sku']} {data['name']}"
+    else:
+        purchase_order = row.purchase_order
+        assert purchase_order is not None
+        context["url"] = settings.SITE_URL + reverse(
+            "admin:inventory_purchaseorder_change", args=[purchase_order.pk]
+        )
+        verb = "placed automatically" if data["placed"] else "held back by the daily cap"
+        subject = f"{data['number']} to {data['supplier']} {verb}"
+    return subject, context

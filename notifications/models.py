@@ -5,7 +5,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from inventory.models import Product
+from inventory.models import Product, PurchaseOrder, SpikeAlert
 from orders.models import Order, OrderLine
 
 
@@ -59,6 +59,9 @@ class Notification(models.Model):
         SHIPPING = "shipping", "Delivery choice changed"
         KEPT = "kept", "Keeps waiting"
         STATUS_LINK = "status_link", "Status link"
+        PURCHASE_ORDER = "purchase_order", "Purchase order to supplier"
+        AUTO_ORDERED = "auto_ordered", "Placed automatically (staff)"
+        SPIKE = "spike", "Demand spike (staff)"
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
@@ -74,6 +77,17 @@ class Notification(models.Model):
     )
     alert = models.ForeignKey(
         StockAlert, null=True, blank=True, on_delete=models.CASCADE, related_name="notifications"
+    )
+    purchase_order = models.ForeignKey(
+        PurchaseOrder,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="notifications",
+        help_text="Emails to the supplier, and to staff about an order placed automatically.",
+    )
+    spike = models.ForeignKey(
+        SpikeAlert, null=True, blank=True, on_delete=models.CASCADE, related_name="notifications"
     )
     to = models.EmailField()
     locale = models.CharField(max_length=5, choices=Order.Locale.choices, default=Order.Locale.EN)
@@ -92,7 +106,10 @@ class Notification(models.Model):
         ordering = ["-created_at", "-pk"]
         constraints = [
             models.CheckConstraint(
-                condition=Q(order__isnull=False) | Q(alert__isnull=False),
+                condition=Q(order__isnull=False)
+                | Q(alert__isnull=False)
+                | Q(purchase_order__isnull=False)
+                | Q(spike__isnull=False),
                 name="notification_has_recipient",
             ),
         ]

@@ -7,6 +7,9 @@ two emails. After commit one delivery task is asked to send every row the transa
 (`config.batching`); a beat sweep sends whatever that task missed. Delivery itself is
 `notifications.delivery`.
 
+Suppliers are owed an email of each purchase order placed, and purchasing staff one of each
+demand spike and of each order the nightly run placed (or held back) by itself.
+
 Writes outbox rows and nothing else but the alerts it answers; reads only what a notice
 needs.
 """
@@ -16,6 +19,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
@@ -26,7 +30,7 @@ from config.batching import Request, after_commit
 from config.sql import fetch, json_lines, quote, table
 from inventory import selectors
 from inventory.locks import lock_pending_notifications
-from inventory.models import Product
+from inventory.models import Product, PurchaseOrder, SpikeAlert, SupplierProduct
 from notifications.models import Notification, StockAlert
 from orders.models import Order, OrderEvent, OrderLine
 
@@ -277,3 +281,118 @@ def stock_alerts_release(*, product: Product) -> int:
         ]
     )
     return len(alerts)
+
+
+# Suppliers and staff ------------------------------------------------------------------------
+
+
+def _money(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def purchase_order_notice(*, purchase_order: PurchaseOrder) -> None:
+    """The purchase order was placed: its supplier is owed one email of it, in the
+    supplier's language, with the lines as they were placed. Nothing when the supplier has
+    no address (staff send it themselves)."""
+    supplier = purchase_order.supplier
+    if not supplier.email:
+        return
+    lines = (
+        purchase_order.lines.select_related("product")
+        .order_by("product__sku", "pk")
+        .values_list("product__sku", "product__name", "quantity", "expected_date", "unit_cost")
+    )
+    skus = dict(
+        SupplierProduct.objects.filter(
+            supplier_id=supplier.pk, product__purchase_order_lines__purchase_order=purchase_order
+        ).values_list("product__sku", "supplier_sku")
+    )
+    _outbox_add(
+        [
+            Notification(
+                key=f"{Kind.PURCHASE_ORDER}:{purchase_order.pk}",
+                kind=Kind.PURCHASE_ORDER,
+                purchase_order=purchase_order,
+                to=supplier.email,
+                locale=supplier.language,
+                data={
+                    "number": purchase_order.number,
+                    "lines": [
+                        {
+                            "sku": sku,
+                            "supplier_sku": skus.get(sku, ""),
+                            "name": name,
+                            "quantity": quantity,
+                            "expected_date": _iso(expected),
+                            "unit_cost": _money(cost),
+                        }
+                        for sku, name, quantity, expected, cost in lines
+                    ],
+                },
+            )
+        ]
+    )
+
+
+def auto_ordered_notice(
+    *,
+    purchase_order: PurchaseOrder,
+    placed: bool,
+    value: Decimal,
+    spent: Decimal,
+    cap: Decimal,
+    staff: Sequence[tuple[int, str]],
+) -> None:
+    """The nightly run placed a purchase order by itself, or held it back as a draft because
+    the supplier's daily cap would be passed: each purchasing staff member is told."""
+    lines = [
+        {"sku": sku, "quantity": quantity, "expected_date": _iso(expected)}
+        for sku, quantity, expected in purchase_order.lines.order_by("product__sku").values_list(
+            "product__sku", "quantity", "expected_date"
+        )
+    ]
+    _outbox_add(
+        [
+            Notification(
+                key=f"{Kind.AUTO_ORDERED}:{purchase_order.pk}:{user_id}",
+                kind=Kind.AUTO_ORDERED,
+                purchase_order=purchase_order,
+                to=email,
+                data={
+                    "number": purchase_order.number,
+                    "supplier": purchase_order.supplier.name,
+                    "placed": placed,
+                    "value": str(value),
+                    "spent": str(spent),
+                    "cap": str(cap),
+                    "lines": lines,
+                },
+            )
+            for user_id, email in staff
+        ]
+    )
+
+
+def spike_notice(*, spike: SpikeAlert, staff: Sequence[tuple[int, str]]) -> None:
+    """Demand for a product runs well above its forecast: each purchasing staff member is
+    told once (the alert is once per product and window)."""
+    product = spike.product
+    _outbox_add(
+        [
+            Notification(
+                key=f"{Kind.SPIKE}:{spike.pk}:{user_id}",
+                kind=Kind.SPIKE,
+                spike=spike,
+                to=email,
+                data={
+                    "sku": product.sku,
+                    "name": product.name,
+                    "observed": spike.observed,
+                    "expected": spike.expected,
+                    "first_day": _iso(spike.first_day),
+                    "backlog_units": spike.backlog_units,
+                },
+            )
+            for user_id, email in staff
+        ]
+    )

@@ -49,6 +49,7 @@ REPORTS = (
     ("money", "Money held up", "customers' money waiting; open purchase orders at cost."),
     ("eta", "ETA performance", "were first promises kept, per product or supplier."),
     ("fill", "Fill rate and refused demand", "lines filled from stock at once; demand refused."),
+    ("suggestions", "Reorder suggestions", "what to order now, from whom, what it covers."),
 )
 """(slug, title, what it answers): the dashboard lists them, each page links the others."""
 NOTHING_WAITING = "Nothing is waiting: every order line is in stock, shipped or cancelled."
@@ -71,20 +72,21 @@ def chart_svg(chart: Any) -> SafeString:
     return mark_safe(_SCRIPT.sub("", svg))  # noqa: S308
 
 
-def _chart(kind: Callable[..., Any], title: str, **options: Any) -> Any:
-    return kind(
-        title=title,
-        style=CHART_STYLE,
-        js=[],
-        width=900,
-        height=360,
-        explicit_size=False,
-        print_values=False,
-        legend_at_bottom=True,
-        truncate_legend=-1,
-        truncate_label=-1,
-        **options,
-    )
+def styled_chart(kind: Callable[..., Any], title: str, **options: Any) -> Any:
+    """A chart in the backoffice's style, drawn without scripts; `options` replace any of
+    its settings."""
+    settings = {
+        "style": CHART_STYLE,
+        "js": [],
+        "width": 900,
+        "height": 360,
+        "explicit_size": False,
+        "print_values": False,
+        "legend_at_bottom": True,
+        "truncate_legend": -1,
+        "truncate_label": -1,
+    }
+    return kind(title=title, **{**settings, **options})
 
 
 class MoneyColumn(tables.Column):
@@ -154,7 +156,7 @@ def _products(request: HttpRequest) -> tuple[ProductFilter, QuerySet[Product] | 
     return filterset, _selected(filterset)
 
 
-def _page(
+def report_page(
     request: HttpRequest,
     site: AdminSite,
     *,
@@ -167,6 +169,7 @@ def _page(
     empty: str,
     extra: dict[str, Any] | None = None,
     shown: Callable[[list[Any]], None] | None = None,
+    title: str | None = None,
 ) -> HttpResponse:
     """The report page, or its CSV with `?_export=csv`. `shown` completes the records about
     to be shown (this page's, or all for the CSV) with what is too dear for every row."""
@@ -179,7 +182,7 @@ def _page(
     tables.RequestConfig(request, paginate={"per_page": PER_PAGE}).configure(table)
     if shown is not None:
         shown([row.record for row in table.page.object_list] if table.page else [])
-    title = next(title for key, title, _ in REPORTS if key == slug)
+    title = title or next(name for key, name, _ in REPORTS if key == slug)
     query = request.GET.copy()
     query["_export"] = "csv"
     query.pop("page", None)
@@ -234,7 +237,9 @@ def backlog_view(request: HttpRequest, site: AdminSite) -> HttpResponse:
     top = sorted(rows, key=lambda row: -row.backordered_units)[:10]
     chart = None
     if top:
-        bar = _chart(pygal.HorizontalBar, "Units waiting: the ten longest queues", show_legend=True)
+        bar = styled_chart(
+            pygal.HorizontalBar, "Units waiting: the ten longest queues", show_legend=True
+        )
         bar.x_labels = [row.sku for row in reversed(top)]
         bar.add(
             "Covered by scheduled supply",
@@ -242,7 +247,7 @@ def backlog_view(request: HttpRequest, site: AdminSite) -> HttpResponse:
         )
         bar.add("Short after all supply", [row.shortfall_units for row in reversed(top)])
         chart = chart_svg(bar)
-    return _page(
+    return report_page(
         request,
         site,
         slug="backlog",
@@ -308,7 +313,7 @@ def ageing_view(request: HttpRequest, site: AdminSite) -> HttpResponse:
     totals = {label: sum(row.lines[label] for row in rows) for label in labels}
     chart = None
     if rows:
-        bar = _chart(
+        bar = styled_chart(
             pygal.Bar,
             "Waiting lines by days "
             + ("since ordered" if measure == "age" else "past first promise"),
@@ -317,7 +322,7 @@ def ageing_view(request: HttpRequest, site: AdminSite) -> HttpResponse:
         bar.x_labels = [f"{label} days" for label in labels]
         bar.add("Lines", [totals[label] for label in labels])
         chart = chart_svg(bar)
-    return _page(
+    return report_page(
         request,
         site,
         slug="ageing",
@@ -358,14 +363,14 @@ def money_view(request: HttpRequest, site: AdminSite) -> HttpResponse:
     held = reports.money_held_up(_selected(filterset))
     chart = None
     if held.suppliers:
-        pie = _chart(
+        pie = styled_chart(
             pygal.HorizontalBar, "Open purchase orders at cost, per supplier", show_legend=False
         )
         shown = held.suppliers[:10]
         pie.x_labels = [s.name for s in reversed(shown)]
         pie.add("Value", [float(s.value) for s in reversed(shown)])
         chart = chart_svg(pie)
-    return _page(
+    return report_page(
         request,
         site,
         slug="money",
@@ -442,12 +447,14 @@ def eta_view(request: HttpRequest, site: AdminSite) -> HttpResponse:
     performance = reports.eta_performance(since=since, by=by)
     chart = None
     if performance.total.shipped:
-        bar = _chart(pygal.Bar, "Shipped lines against their first promise", show_legend=False)
+        bar = styled_chart(
+            pygal.Bar, "Shipped lines against their first promise", show_legend=False
+        )
         bar.x_labels = list(performance.slips)
         bar.add("Lines", list(performance.slips.values()))
         chart = chart_svg(bar)
     table = EtaPerformanceTable(performance.rows, exclude=("name",) if by == "supplier" else ())
-    return _page(
+    return report_page(
         request,
         site,
         slug="eta",
@@ -502,11 +509,11 @@ def fill_view(request: HttpRequest, site: AdminSite) -> HttpResponse:
             reasons[words] = reasons.get(words, 0) + units
     chart = None
     if reasons:
-        bar = _chart(pygal.HorizontalBar, "Units refused, by reason", show_legend=False)
+        bar = styled_chart(pygal.HorizontalBar, "Units refused, by reason", show_legend=False)
         bar.x_labels = list(reasons)
         bar.add("Units", list(reasons.values()))
         chart = chart_svg(bar)
-    return _page(
+    return report_page(
         request,
         site,
         slug="fill",

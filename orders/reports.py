@@ -14,10 +14,18 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
+from django.conf import settings
 from django.db.models import Aggregate, Count, F, Max, Min, Q, QuerySet, Sum
 from django.utils import timezone
 
-from inventory.models import Product, PurchaseOrder, PurchaseOrderLine, Supplier, SupplierProduct
+from inventory.models import (
+    Product,
+    PurchaseOrder,
+    PurchaseOrderLine,
+    SpikeAlert,
+    Supplier,
+    SupplierProduct,
+)
 from inventory.selectors import incoming_supply, supplier_reliability
 from notifications.models import Notification
 from orders.demand import day_start
@@ -25,6 +33,7 @@ from orders.models import OrderEvent, OrderLine, RefusedDemand
 from orders.selectors import OPEN_STATUSES, EtaAccuracy, eta_accuracy
 
 ZERO = Decimal("0.00")
+SPIKES_SHOWN = 5
 
 
 def past_first_promise(today: date) -> Q:
@@ -354,10 +363,12 @@ class Dashboard:
     emails_failed: int
     refused_this_week_units: int
     refused_this_week_requests: int
+    spikes: list[SpikeAlert] = field(default_factory=list)
+    """Demand spikes alerted in the last alert window, newest first (at most `SPIKES_SHOWN`)."""
 
 
 def dashboard(*, today: date | None = None) -> Dashboard:
-    """The admin index's figures. Seven queries, whatever the size of the shop."""
+    """The admin index's figures. Eight queries, whatever the size of the shop."""
     today = today or timezone.localdate()
     waiting = OrderLine.objects.filter(backordered__gt=0)
     totals = waiting.aggregate(
@@ -411,6 +422,13 @@ def dashboard(*, today: date | None = None) -> Dashboard:
         emails_failed=Notification.objects.filter(status=Notification.Status.FAILED).count(),
         refused_this_week_units=refused["units"] or 0,
         refused_this_week_requests=refused["requests"],
+        spikes=list(
+            SpikeAlert.objects.filter(
+                created_at__gte=day_start(
+                    today - timedelta(days=settings.BACKORDER_SPIKE_WINDOW_DAYS - 1)
+                )
+            ).select_related("product")[:SPIKES_SHOWN]
+        ),
     )
 
 

@@ -175,11 +175,16 @@ def test_make_run_serves_the_shop_and_ctrl_c_stops_every_process_it_started(star
     assert any("celery" in p.command and "beat" in p.command for p in started)
     assert make_run.get("/admin/login/") == 200
     assert "Emails:               one .eml file per email in var/mail/" in make_run.output
-    # The demo orders' confirmations, sent by the worker: one file per email.
-    mails = _mails(tree / "var" / "mail", make_run)
-    message = email.message_from_bytes(mails[0].read_bytes())
-    assert "@example.com" in message["To"]
-    assert {part.get_content_type() for part in _parts(message)} == {"text/plain", "text/html"}
+    # The demo orders' confirmations, sent by the worker: one file per email; and the demo's
+    # purchase orders, emailed to their supplier with the lines as CSV.
+    messages = _messages(tree / "var" / "mail", make_run, "@example.com", "konveksi-bandung")
+    customer, supplier = messages["@example.com"], messages["konveksi-bandung"]
+    assert {part.get_content_type() for part in _parts(customer)} == {"text/plain", "text/html"}
+    assert {part.get_content_type() for part in _parts(supplier)} == {
+        "text/plain",
+        "text/html",
+        "text/csv",
+    }
     assert list((tree / "var" / "mail").glob("*.log")) == []
 
     _stop(make_run, signal.SIGINT)
@@ -211,12 +216,20 @@ def test_make_run_kills_a_process_that_does_not_stop_when_asked(start_make_run):
     assert f"killing: {worker.pid}" in make_run.output
 
 
-def _mails(folder: Path, run: Run) -> list[Path]:
+def _messages(folder: Path, run: Run, *recipients: str) -> dict[str, Message]:
+    """The first email to an address containing each of `recipients`, once each arrived."""
     deadline = time.monotonic() + 30
-    while not (mails := sorted(folder.glob("*.eml"))):
+    while True:
+        found: dict[str, Message] = {}
+        for path in sorted(folder.glob("*.eml")):
+            message = email.message_from_bytes(path.read_bytes())
+            for recipient in recipients:
+                if recipient in message["To"] and recipient not in found:
+                    found[recipient] = message
+        if len(found) == len(recipients):
+            return found
         assert time.monotonic() < deadline, run.output
         time.sleep(0.2)
-    return mails
 
 
 def _parts(message: Message) -> list[Message]:

@@ -207,6 +207,17 @@ CELERY_BEAT_SCHEDULE = {
         "task": "orders.tasks.refresh_unsent_products",
         "schedule": 60,
     },
+    "replenishment-nightly": {
+        # Forecasts for every product, then the reorder suggestions; with
+        # BACKORDER_NIGHTLY_DRAFTS, their draft (and automatic) purchase orders.
+        "task": "inventory.tasks.replenishment_nightly",
+        "schedule": crontab(hour=1, minute=15),
+    },
+    "spikes-check": {
+        # Demand of the last one and three days against the night's forecast.
+        "task": "inventory.tasks.spikes_check",
+        "schedule": crontab(minute=20),
+    },
     "reallocate-all-products": {
         # A safety net: any product whose free stock could fill a backorder is reallocated,
         # even if the task enqueued after the stock change was lost.
@@ -217,6 +228,19 @@ CELERY_BEAT_SCHEDULE = {
 
 # Days between goods arriving and the parcel leaving: added to every ETA.
 BACKORDER_HANDLING_DAYS = env.int("BACKORDER_HANDLING_DAYS", default=0)
+
+# Replenishment (`inventory.replenishment`): forecasts each night from this many days of
+# demand; orders cover the lead time plus this review period; a unit waiting one day costs
+# the shop this share of its price (what a faster, dearer supplier must save to be chosen).
+BACKORDER_FORECAST_HISTORY_DAYS = env.int("BACKORDER_FORECAST_HISTORY_DAYS", default=365)
+BACKORDER_REVIEW_PERIOD_DAYS = env.int("BACKORDER_REVIEW_PERIOD_DAYS", default=7)
+BACKORDER_WAITING_COST_RATE = env.float("BACKORDER_WAITING_COST_RATE", default=0.01)
+# Opt-in: the nightly run also drafts purchase orders for every suggestion (and places them
+# for suppliers marked auto-order, within their daily spend cap).
+BACKORDER_NIGHTLY_DRAFTS = env.bool("BACKORDER_NIGHTLY_DRAFTS", default=False)
+# A spike alert needs this many units above the forecast; one alert per product per window.
+BACKORDER_SPIKE_MIN_UNITS = env.int("BACKORDER_SPIKE_MIN_UNITS", default=5)
+BACKORDER_SPIKE_WINDOW_DAYS = env.int("BACKORDER_SPIKE_WINDOW_DAYS", default=7)
 
 # Customer emails (the notifications outbox).
 # Good news is sent when an ETA moves earlier by at least this many days; any later move

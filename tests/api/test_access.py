@@ -114,6 +114,14 @@ STAFF_CALLS = [
         {"lines": [{"sku": "HOODIE-SE", "quantity": 1}]},
         "add_purchasereceipt",
     ),
+    ("get", "/api/v1/products/HOODIE-SE/forecast", None, "view_product"),
+    ("get", "/api/v1/replenishment/suggestions", None, "view_purchaseorder"),
+    (
+        "post",
+        "/api/v1/replenishment/drafts",
+        {},
+        "add_purchaseorder+add_purchaseorderline",
+    ),
     ("get", "/api/v1/orders/{number}", None, "orders.view_order"),
     ("post", "/api/v1/orders/{number}/lines/{line}/cancel", {}, "orders.change_order"),
     (

@@ -55,12 +55,14 @@ def shop(transactional_db):
 
 
 # Every method and path of contract §3, the token endpoint, reading a purchase order,
-# back-in-stock alerts and the backlog report (§7).
+# back-in-stock alerts, the backlog report (§7) and replenishment (§8).
 OPERATIONS = [
     "GET /api/v1/orders/{number}",
     "GET /api/v1/products/{sku}",
     "GET /api/v1/products/{sku}/availability",
+    "GET /api/v1/products/{sku}/forecast",
     "GET /api/v1/purchase-orders/{purchase_order_id}",
+    "GET /api/v1/replenishment/suggestions",
     "GET /api/v1/reports/backlog",
     "PATCH /api/v1/products/{sku}",
     "PATCH /api/v1/purchase-orders/{purchase_order_id}/lines/{line_id}",
@@ -72,6 +74,7 @@ OPERATIONS = [
     "POST /api/v1/products/{sku}/alerts",
     "POST /api/v1/purchase-orders",
     "POST /api/v1/purchase-orders/{purchase_order_id}/receive",
+    "POST /api/v1/replenishment/drafts",
     "POST /api/v1/stock/adjustments",
     "POST /api/v1/suppliers",
     "POST /api/v1/suppliers/{supplier_id}/products",

@@ -147,6 +147,8 @@ def _api_call(name: str, shop: dict) -> tuple[str, str, dict | None, int]:
             {"quantity": 2, "reason": "Customer called"},
             200,
         ),
+        "draft_suggestions": ("post", "/api/v1/replenishment/drafts", {}, 200),
+        "read_suggestions": ("get", "/api/v1/replenishment/suggestions", None, 200),
         "read_order": ("get", f"/api/v1/orders/{order.number}", None, 200),
         "read_purchase_order": ("get", f"/api/v1/purchase-orders/{purchase_order.pk}", None, 200),
         "add_product": (
@@ -166,11 +168,12 @@ API_ALLOWED = {
         "add_purchase_order",
         "reschedule_purchase_order",
         "set_supplier_terms",
+        "draft_suggestions",
     },
     "customer_service": {"cancel_line"},
     "read_only": set(),
 }
-READS = {"read_order", "read_purchase_order"}
+READS = {"read_order", "read_purchase_order", "read_suggestions"}
 API_CALLS = [
     "adjust_stock",
     "receive_goods",
@@ -180,6 +183,8 @@ API_CALLS = [
     "reschedule_purchase_order",
     "set_supplier_terms",
     "cancel_line",
+    "draft_suggestions",
+    "read_suggestions",
     "read_order",
     "read_purchase_order",
     "add_product",

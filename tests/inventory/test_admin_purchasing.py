@@ -36,6 +36,7 @@ from inventory.purchasing import (
 from inventory.refresh import REFRESH_TASK
 from inventory.selectors import stock_drift
 from inventory.stock import stock_receive
+from notifications.models import Notification
 from orders.models import EtaChange
 from orders.queue import product_etas_refresh
 from orders.services import LineRequest, order_place
@@ -185,8 +186,8 @@ def test_supplier_list_shows_reliability(admin_client, hoodie, supplier):
     # then: mean 2, population standard deviation sqrt(8/3) = 1.63, one of three on time
     assert response.status_code == 200
     assert changelist_rows(response) == [
-        ["Garmen Jakarta", "sales@gj.example", "21", "True", "0", "-", "-", "-"],
-        ["Konveksi Bandung", "order@kb.example", "14", "True", "3", "+2.0", "1.6", "33%"],
+        ["Garmen Jakarta", "sales@gj.example", "21", "True", "False", "0", "-", "-", "-"],
+        ["Konveksi Bandung", "order@kb.example", "14", "True", "False", "3", "+2.0", "1.6", "33%"],
     ]
 
 
@@ -227,6 +228,8 @@ def test_purchase_order_list_shows_units_and_the_next_expected_date(admin_client
         "14",
         "4",
         "10",
+        "Staff",
+        "False",
     ]
 
 
@@ -518,7 +521,9 @@ def _action(client, action: str, *orders):
 def test_place_action_places_drafts_and_reports_each_order(
     admin_client, hoodie, supplier, django_capture_on_commit_callbacks
 ):
-    # given a draft and an order placed already
+    # given a draft and an order placed already, for a supplier with an address
+    supplier.email = "order@konveksi.example"
+    supplier.save()
     draft = purchase(supplier, (hoodie, 4, in_days(5)), place=False)
     placed = purchase(supplier, (hoodie, 2, in_days(5)))
     placed_before = PurchaseOrder.objects.values_list("status", "ordered_at").get(pk=placed.pk)
@@ -539,7 +544,12 @@ def test_place_action_places_drafts_and_reports_each_order(
         f"{draft.number} placed with Konveksi Bandung.",
         f"{placed.number} is ordered, not a draft.",
     ]
-    assert len(callbacks) == 1  # the hoodie's ETAs are recomputed once, for the placed draft
+    # After commit: the hoodie's ETAs are recomputed once, and the supplier is emailed once,
+    # both for the placed draft.
+    assert len(callbacks) == 2
+    assert list(Notification.objects.filter(purchase_order=draft).values_list("kind", "to")) == [
+        ("purchase_order", supplier.email)
+    ]
     assert list(LogEntry.objects.values_list("object_id", "action_flag", "change_message")) == [
         (str(draft.pk), CHANGE, "Placed with the supplier.")
     ]
@@ -918,6 +928,7 @@ def test_deactivating_a_supplier_recomputes_the_etas_of_its_products(
                 "name": supplier.name,
                 "email": supplier.email,
                 "lead_time_days": supplier.lead_time_days,
+                "language": supplier.language,
                 "terms-TOTAL_FORMS": 2,
                 "terms-INITIAL_FORMS": 2,
                 **{
@@ -1038,6 +1049,7 @@ def _supplier_form(supplier, **changes) -> dict:
         "email": supplier.email,
         "lead_time_days": supplier.lead_time_days,
         "is_active": "on" if supplier.is_active else "",
+        "language": supplier.language,
         "terms-TOTAL_FORMS": 0,
         "terms-INITIAL_FORMS": 0,
     }

@@ -194,7 +194,7 @@ def test_the_dashboard_figures_in_a_fixed_number_of_queries(shop, default_wareho
     with CaptureQueriesContext(connection) as queries:
         figures = reports.dashboard()
 
-    assert len(queries) == 7
+    assert len(queries) == 8
     assert (figures.backordered_lines, figures.backordered_units, figures.value_waiting) == (
         4,
         6,

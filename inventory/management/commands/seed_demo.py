@@ -1,3 +1,4 @@
+import random
 from datetime import timedelta
 from decimal import Decimal
 
@@ -10,7 +11,7 @@ from django.utils import timezone
 
 from config.roles import ROLES, roles_setup
 from inventory import purchasing, stock
-from inventory.models import Product, Supplier, SupplierProduct, Warehouse
+from inventory.models import DemandHistory, Product, Supplier, SupplierProduct, Warehouse
 from orders.services import LineRequest, order_place
 
 DEMO_USERNAME = "staff"
@@ -109,6 +110,7 @@ class Command(BaseCommand):
         stock.stock_receive(product=tee, quantity=40, warehouse=surabaya, reference="DN-1002")
         stock.stock_receive(product=tote, quantity=3, warehouse=surabaya, reference="DN-1003")
         self._suppliers(hoodie, tee, tote)
+        self._history(tee, tote, Product.objects.get(sku="STICKER-PACK"))
         # The hoodie sells out on launch day: the last buyers are backordered.
         for index in range(6):
             name, email, locale = CUSTOMERS[index % len(CUSTOMERS)]
@@ -132,6 +134,31 @@ class Command(BaseCommand):
             lines=[LineRequest("CAP-2027", 1)],
         )
 
+    def _history(self, tee: Product, tote: Product, stickers: Product) -> None:
+        """Half a year of demand from the shop's previous platform, for the forecasts: the
+        T-shirt sells every day, more at weekends; the tote now and then; sticker packs in
+        rare bulk orders."""
+        today = timezone.localdate()
+        draw = random.Random(2026)  # noqa: S311 - demo figures, the same every time
+        rows = []
+        for back in range(1, 181):
+            day = today - timedelta(days=back)
+            weekend = day.weekday() >= 5
+            rows.append(
+                DemandHistory(
+                    product=tee, day=day, quantity=draw.randint(4, 8) + (5 if weekend else 0)
+                )
+            )
+            if draw.random() < 0.3:
+                rows.append(DemandHistory(product=tote, day=day, quantity=draw.randint(1, 3)))
+            if draw.random() < 0.05:
+                rows.append(
+                    DemandHistory(
+                        product=stickers, day=day, quantity=draw.choice((10, 25, 60)), refused=0
+                    )
+                )
+        DemandHistory.objects.bulk_create(rows)
+
     def _suppliers(self, hoodie: Product, tee: Product, tote: Product) -> None:
         """A preferred and an alternative supplier, and deliveries on their way for the hoodie
         and the tote."""
@@ -146,6 +173,13 @@ class Command(BaseCommand):
             SupplierProduct.objects.create(
                 supplier=bandung, product=product, unit_cost=Decimal(cost), rank=1
             )
+        SupplierProduct.objects.create(
+            supplier=bandung,
+            product=Product.objects.get(sku="STICKER-PACK"),
+            unit_cost=Decimal("8000"),
+            pack_size=50,
+            rank=1,
+        )
         SupplierProduct.objects.create(
             supplier=jakarta,
             product=hoodie,
