@@ -123,10 +123,12 @@ def purchase_order_create(
     reference: str = "",
     notes: str = "",
     place: bool = True,
+    origin: str = PurchaseOrder.Origin.STAFF,
     actor: Any = None,
     today: date | None = None,
 ) -> PurchaseOrder:
-    """Create a purchase order; placed (status ordered) unless `place` is False.
+    """Create a purchase order; placed (status ordered) unless `place` is False. `origin`:
+    who drafted it (staff, or the replenishment suggestions).
 
     A placed order counts as incoming supply at once: the products' ETAs are recomputed after
     commit. Unit costs default to the supplier's terms.
@@ -154,6 +156,7 @@ def purchase_order_create(
         ordered_at=timezone.now() if place else None,
         reference=(reference or "").strip()[:100],
         notes=notes or "",
+        origin=origin,
         actor=recorded_actor(actor),
     )
     PurchaseOrderLine.objects.bulk_create(

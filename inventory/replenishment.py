@@ -10,7 +10,8 @@ reorder, how much, from whom and when, of the nightly forecasts, and of demand-s
   inventory position, its forecast and the lead time of the supplier chosen for it: quoted
   lead time plus the delays measured on that supplier's receipts (mean and spread for the
   safety stock, the 90th percentile for the date promised).
-- **Drafts** (`drafts_create`): suggestions become draft purchase orders, one per supplier.
+- **Drafts** (`drafts_create`): suggestions become draft purchase orders, one per supplier
+  (split into orders of at most `MAX_PURCHASE_LINES` lines).
   The products are locked while their positions are read again and the drafts written, so
   a staff action and the nightly run at the same moment never draft one need twice: once
   drafted, the draft is in the position and the need is gone.
@@ -47,6 +48,7 @@ from django.utils import timezone
 from config.roles import PURCHASING_PERMISSION, staff_emails
 from inventory import forecast as forecasting
 from inventory import reorder, selectors
+from inventory.checks import MAX_PURCHASE_LINES
 from inventory.locks import lock_products, lock_supplier
 from inventory.models import (
     DemandHistory,
@@ -527,26 +529,28 @@ def drafts_create(
     drafted = []
     for supplier_id in sorted(per_supplier):
         plans = sorted(per_supplier[supplier_id], key=lambda p: p.product.sku)
-        purchase_order = purchase_order_create(
-            supplier=suppliers[supplier_id],
-            lines=[
-                PurchaseLineRequest(
-                    sku=plan.product.sku,
-                    quantity=plan.quantity,
-                    expected_date=plan.arrives or today,
-                )
-                for plan in plans
-            ],
-            notes="\n".join(f"{plan.product.sku}: {plan.reason}" for plan in plans),
-            place=False,
-            actor=actor,
-            today=today,
-        )
-        PurchaseOrder.objects.filter(pk=purchase_order.pk).update(origin=origin)
-        purchase_order.origin = origin
-        drafted.append(
-            Drafted(purchase_order, tuple((plan.product.sku, plan.quantity) for plan in plans))
-        )
+        # One draft per supplier, split when it would pass the lines a purchase order holds.
+        for start in range(0, len(plans), MAX_PURCHASE_LINES):
+            part = plans[start : start + MAX_PURCHASE_LINES]
+            purchase_order = purchase_order_create(
+                supplier=suppliers[supplier_id],
+                lines=[
+                    PurchaseLineRequest(
+                        sku=plan.product.sku,
+                        quantity=plan.quantity,
+                        expected_date=plan.arrives or today,
+                    )
+                    for plan in part
+                ],
+                notes="\n".join(f"{plan.product.sku}: {plan.reason}" for plan in part),
+                place=False,
+                origin=origin,
+                actor=actor,
+                today=today,
+            )
+            drafted.append(
+                Drafted(purchase_order, tuple((plan.product.sku, plan.quantity) for plan in part))
+            )
     return drafted
 
 

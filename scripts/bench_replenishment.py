@@ -8,6 +8,9 @@ stock. `replenishment_nightly_<N>_products` is `inventory.replenishment.nightly_
 drafting on: every product forecast and kept, the suggestions computed and drafted, one
 draft purchase order per supplier. Its details say how the products' methods fell, the lines
 drafted, and the process's peak memory (RSS) during the run, above what it held before.
+`replenishment_suggestions_read` is what the suggestions page and API cost once the night's
+forecasts are kept (every product's position and figures, nothing to draft left), and
+`replenishment_nightly_repeat` the nightly run again, which must draft nothing.
 
 Floors measured in the same run on the same rows: `forecast_only` is the forecast rule
 alone (`inventory.forecast`) over the same histories already in memory, with no database;
@@ -145,6 +148,15 @@ def main() -> None:
         vs_sql_floor=round(elapsed / floor, 1),
         peak_rss_mb=round(_rss_mb(), 1),
         rss_growth_mb=round(_rss_mb() - before, 1),
+    )
+    started = time.perf_counter()
+    plans = replenishment.suggestions(today=today)
+    emit(
+        "replenishment_suggestions_read",
+        time.perf_counter() - started,
+        "s",
+        products=PRODUCTS,
+        suggestions=len(plans),
     )
     started = time.perf_counter()
     again = replenishment.nightly_run(drafts=True, today=today)

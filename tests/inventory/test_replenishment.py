@@ -441,3 +441,54 @@ def test_a_new_product_selling_out_on_its_first_day_is_a_spike(hoodie):
     assert (alert.observed, alert.expected) == (6, 0.0)
     # 6 a day over the 14-day lead time, nothing in stock: 6 waiting now and 84 more
     assert alert.backlog_units == 6 + 84
+
+
+def test_the_staff_emails_of_a_spike_and_of_automatic_orders(shirt, smtp):
+    from notifications.delivery import notifications_deliver
+
+    buyer = purchasing_member()
+    tenun = shirt.supplier_terms.get().supplier
+    tenun.auto_order, tenun.auto_order_daily_cap = True, Decimal("100000000")
+    tenun.save()
+    replenishment.nightly_run(drafts=True)
+    place((shirt, 80))
+    (alert,) = replenishment.spikes_check()
+
+    sent = notifications_deliver(ids=list(Notification.objects.values_list("pk", flat=True)))
+
+    # The supplier's purchase order, the buyer's two, and the customer's confirmation.
+    assert (sent.sent, sent.emails, sent.failed) == (4, 4, 0)
+    by_subject = {message.subject: message for message in smtp.messages}
+    placed = PurchaseOrder.objects.get()
+    to_supplier = by_subject[f"Purchase order {placed.number} from Backorder shop"]
+    assert to_supplier.envelope_to == [tenun.email]
+    automatic = by_subject[f"{placed.number} to Tenun placed automatically"]
+    assert automatic.envelope_to == [buyer.email]
+    line = placed.lines.get()
+    assert f"- SHIRT: {line.quantity}, expected {line.expected_date}" in automatic.text
+    assert f"/admin/inventory/purchaseorder/{placed.pk}/change/" in automatic.text
+    spike = next(m for m in smtp.messages if m.subject.startswith("Demand spike: SHIRT"))
+    assert spike.envelope_to == [buyer.email]
+    assert (
+        f"80 units asked for since {today()} (refused ones included), against 10.0 expected"
+        in spike.text
+    )
+    assert f"leaves {alert.backlog_units} units waiting" in spike.text
+    assert "/admin/reports/forecast/SHIRT/" in spike.text
+
+
+def test_a_supplier_with_more_needs_than_one_order_holds_gets_several_drafts(
+    default_warehouse, monkeypatch
+):
+    monkeypatch.setattr(replenishment, "MAX_PURCHASE_LINES", 2)
+    supplier = SupplierFactory(name="Tenun")
+    for sku in ("A", "B", "C", "D", "E"):
+        product = ProductFactory(sku=sku)
+        steady_history(product, 3)
+        SupplierProductFactory(supplier=supplier, product=product, unit_cost=Decimal("10"))
+
+    drafted = replenishment.drafts_create()
+
+    assert [[sku for sku, _ in item.lines] for item in drafted] == [["A", "B"], ["C", "D"], ["E"]]
+    assert {item.purchase_order.supplier_id for item in drafted} == {supplier.pk}
+    assert replenishment.drafts_create() == []
