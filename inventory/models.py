@@ -330,9 +330,12 @@ class PurchaseOrder(models.Model):
         CANCELLED = "cancelled", "Cancelled"
 
     class Origin(models.TextChoices):
+        """Who drafted the order: staff by hand, staff from the reorder suggestions, or the
+        nightly replenishment run."""
+
         STAFF = "staff", "Staff"
-        SUGGESTIONS = "suggestions", "Suggestions, drafted by staff"
-        NIGHTLY = "nightly", "Nightly replenishment"
+        SUGGESTIONS = "suggestions", "Suggestions"
+        NIGHTLY = "nightly", "Nightly run"
 
     OPEN_STATUSES = (Status.ORDERED, Status.PARTIALLY_RECEIVED)
 

@@ -72,7 +72,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='purchaseorder',
             name='origin',
-            field=models.CharField(choices=[('staff', 'Staff'), ('suggestions', 'Suggestions, drafted by staff'), ('nightly', 'Nightly replenishment')], default='staff', editable=False, max_length=16),
+            field=models.CharField(choices=[('staff', 'Staff'), ('suggestions', 'Suggestions'), ('nightly', 'Nightly run')], default='staff', editable=False, max_length=16),
         ),
         migrations.AddField(
             model_name='supplier',
