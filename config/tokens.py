@@ -1,10 +1,15 @@
-"""Staff API tokens: `POST /api/v1/auth/token` with a staff user's username and password."""
+"""Staff API tokens: `POST /api/v1/auth/token` with a staff user's username and password;
+and the answer to a staff login locked out after too many wrong passwords (django-axes
+calls `login_locked_out`, for the token endpoint and the admin's login alike)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import authenticate
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.authtoken.models import Token
@@ -56,3 +61,23 @@ class AuthTokenView(APIView):
             )
         token, _ = Token.objects.get_or_create(user=user)
         return Response({"token": token.key})
+
+
+def login_locked_out(
+    request: HttpRequest, original_response: HttpResponse | None, credentials: Any
+) -> HttpResponse:
+    """429 for a locked-out login: the API's error body under `/api/`, a page in the admin."""
+    minutes = int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)
+    message = f"Too many failed logins: try again in {minutes} minutes, or ask an administrator."
+    headers = {"Retry-After": str(minutes * 60)}
+    if request.path.startswith("/api/"):
+        body = error_body("locked_out", message, {"username": "locked out"})
+        return JsonResponse(body, status=429, headers=headers)
+    page = render(
+        request,
+        "admin/locked_out.html",
+        {"title": "Login locked", "message": message, "site_header": "Backorder backoffice"},
+        status=429,
+    )
+    page["Retry-After"] = headers["Retry-After"]
+    return page

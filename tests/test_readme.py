@@ -11,6 +11,7 @@ from django.contrib.auth import authenticate, get_user_model
 from django.core.management import call_command
 from django.core.management.color import no_style
 from django.db import connection
+from django.test import RequestFactory
 
 from inventory.models import Product, PurchaseOrder
 from orders.models import Order, OrderLine
@@ -99,11 +100,12 @@ def test_the_demo_data_loads_once(demo, settings):
     assert set(Product.objects.values_list("sku", flat=True)) == products
     assert Order.objects.count() == orders == 8
     assert PurchaseOrder.objects.count() == 2
-    assert authenticate(username="staff", password="backorder-demo") is not None
+    login = RequestFactory().post("/admin/login/")
+    assert authenticate(login, username="staff", password="backorder-demo") is not None
     # and one login per role, in its group, as the README's table lists them
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
     for role in ("warehouse", "purchasing", "customer_service", "read_only"):
-        user = authenticate(username=role, password="backorder-demo")
+        user = authenticate(login, username=role, password="backorder-demo")
         assert user is not None and user.is_staff and not user.is_superuser, role
         assert list(user.groups.values_list("name", flat=True)) == [role]
         assert f"| `{role}` |" in readme
