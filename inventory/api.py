@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db.models import Prefetch
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound
@@ -730,7 +731,7 @@ class ProductForecastView(APIView):
         days = query.validated_data["days"]
         product = _product(sku)
         made, history = replenishment.product_forecast(product, days=days)
-        today = replenishment.shop_today()
+        today = timezone.localdate()
         daily = [
             {
                 "date": today + timedelta(days=n),

@@ -523,7 +523,3 @@ class SpikeAlert(models.Model):
 
     def __str__(self) -> str:
         return f"Spike of {self.product_id} from {self.first_day}"
-
-    @property
-    def excess(self) -> float:
-        return self.observed - self.expected

@@ -42,7 +42,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import DecimalField, ExpressionWrapper, F, Q, Sum
+from django.db.models import DecimalField, ExpressionWrapper, F, Q, QuerySet, Sum
 from django.utils import timezone
 
 from config.roles import PURCHASING_PERMISSION, staff_emails
@@ -91,10 +91,6 @@ class LeadProfile:
     sd_delay: float = 0.0
     likely_delay: float = 0.0
     """The 90th percentile of the delay."""
-
-    @property
-    def proven(self) -> bool:
-        return self.receipts >= selectors.RELIABILITY_MIN_RECEIPTS
 
 
 def lead_profiles(supplier_ids: Iterable[int]) -> dict[int, LeadProfile]:
@@ -218,11 +214,6 @@ def sales_values(*, first: date, last: date) -> dict[int, float]:
 def history_window(today: date) -> tuple[date, date]:
     """The days a forecast made on `today` learns from: up to yesterday."""
     return today - timedelta(days=settings.BACKORDER_FORECAST_HISTORY_DAYS), today - timedelta(1)
-
-
-def shop_today() -> date:
-    """The shop's today."""
-    return timezone.localdate()
 
 
 def product_forecast(
@@ -554,8 +545,9 @@ def drafts_create(
     return drafted
 
 
-def _order_value(purchase_order_id: int) -> Decimal:
-    total = PurchaseOrderLine.objects.filter(purchase_order_id=purchase_order_id).aggregate(
+def _at_cost(lines: QuerySet[PurchaseOrderLine]) -> Decimal:
+    """What `lines` cost: ordered units at their unit cost."""
+    total = lines.aggregate(
         value=Sum(ExpressionWrapper(F("quantity") * F("unit_cost"), output_field=_money()))
     )["value"]
     return total or Decimal(0)
@@ -563,15 +555,14 @@ def _order_value(purchase_order_id: int) -> Decimal:
 
 def auto_spent(supplier_id: int, today: date) -> Decimal:
     """What orders placed by themselves spent with the supplier on `today`."""
-    total = PurchaseOrderLine.objects.filter(
-        purchase_order__supplier_id=supplier_id,
-        purchase_order__auto_placed=True,
-        purchase_order__ordered_at__gte=day_start(today),
-        purchase_order__ordered_at__lt=day_start(today + timedelta(days=1)),
-    ).aggregate(
-        value=Sum(ExpressionWrapper(F("quantity") * F("unit_cost"), output_field=_money()))
-    )["value"]
-    return total or Decimal(0)
+    return _at_cost(
+        PurchaseOrderLine.objects.filter(
+            purchase_order__supplier_id=supplier_id,
+            purchase_order__auto_placed=True,
+            purchase_order__ordered_at__gte=day_start(today),
+            purchase_order__ordered_at__lt=day_start(today + timedelta(days=1)),
+        )
+    )
 
 
 @dataclass(frozen=True)
@@ -585,6 +576,7 @@ class AutoOrder:
 def auto_orders_place(drafted: Sequence[Drafted], *, today: date) -> list[AutoOrder]:
     """Place the drafts of auto-order suppliers within each one's daily cap; tell staff."""
     done = []
+    staff = staff_emails(PURCHASING_PERMISSION)
     for item in drafted:
         purchase_order = item.purchase_order
         with transaction.atomic():
@@ -592,7 +584,7 @@ def auto_orders_place(drafted: Sequence[Drafted], *, today: date) -> list[AutoOr
             supplier = lock_supplier(purchase_order.supplier_id)
             if supplier is None or not supplier.auto_order or supplier.auto_order_daily_cap is None:
                 continue
-            value = _order_value(purchase_order.pk)
+            value = _at_cost(PurchaseOrderLine.objects.filter(purchase_order=purchase_order))
             spent = auto_spent(supplier.pk, today)
             placed = spent + value <= supplier.auto_order_daily_cap
             if placed:
@@ -605,7 +597,7 @@ def auto_orders_place(drafted: Sequence[Drafted], *, today: date) -> list[AutoOr
                 value=value,
                 spent=spent + (value if placed else Decimal(0)),
                 cap=supplier.auto_order_daily_cap,
-                staff=staff_emails(PURCHASING_PERMISSION),
+                staff=staff,
             )
         done.append(AutoOrder(purchase_order, value, placed))
     return done
@@ -716,6 +708,7 @@ def spikes_check(*, now: datetime | None = None) -> list[SpikeAlert]:
     parts = positions(products)
     carried = offers([p.pk for p in products])
     alerts = []
+    staff = staff_emails(PURCHASING_PERMISSION)
     for product, spike, days in found:
         choices = carried.get(product.pk, [])
         lead = min((o.likely_days for o in choices), default=product.lead_time_days or 0)
@@ -735,6 +728,6 @@ def spikes_check(*, now: datetime | None = None) -> list[SpikeAlert]:
                 },
             )
             if created:
-                outbox.spike_notice(spike=alert, staff=staff_emails(PURCHASING_PERMISSION))
+                outbox.spike_notice(spike=alert, staff=staff)
                 alerts.append(alert)
     return alerts

@@ -15,6 +15,7 @@ from django.contrib.admin import AdminSite
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import format_html
 from pygal.style import Style
 
@@ -207,7 +208,7 @@ def forecast_view(request: HttpRequest, site: AdminSite, sku: str) -> HttpRespon
     product = Product.objects.filter(sku=sku).first()
     if product is None:
         raise Http404("No such product.")
-    today = replenishment.shop_today()
+    today = timezone.localdate()
     figures = replenishment.product_plans([product], today=today)[product.pk]
     horizon = max(28, min(180, round(figures.plan.lead_days) + figures.plan.review_days))
     made, _ = replenishment.product_forecast(product, days=horizon, today=today)

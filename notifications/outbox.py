@@ -334,6 +334,22 @@ def purchase_order_notice(*, purchase_order: PurchaseOrder) -> None:
     )
 
 
+def _staff_rows(
+    kind: str,
+    fact: int,
+    staff: Sequence[tuple[int, str]],
+    data: dict[str, Any],
+    **about: Any,
+) -> None:
+    """One row per staff member (user id, address) about one fact, keyed by both."""
+    _outbox_add(
+        [
+            Notification(key=f"{kind}:{fact}:{user_id}", kind=kind, to=email, data=data, **about)
+            for user_id, email in staff
+        ]
+    )
+
+
 def auto_ordered_notice(
     *,
     purchase_order: PurchaseOrder,
@@ -351,48 +367,28 @@ def auto_ordered_notice(
             "product__sku", "quantity", "expected_date"
         )
     ]
-    _outbox_add(
-        [
-            Notification(
-                key=f"{Kind.AUTO_ORDERED}:{purchase_order.pk}:{user_id}",
-                kind=Kind.AUTO_ORDERED,
-                purchase_order=purchase_order,
-                to=email,
-                data={
-                    "number": purchase_order.number,
-                    "supplier": purchase_order.supplier.name,
-                    "placed": placed,
-                    "value": str(value),
-                    "spent": str(spent),
-                    "cap": str(cap),
-                    "lines": lines,
-                },
-            )
-            for user_id, email in staff
-        ]
-    )
+    data = {
+        "number": purchase_order.number,
+        "supplier": purchase_order.supplier.name,
+        "placed": placed,
+        "value": str(value),
+        "spent": str(spent),
+        "cap": str(cap),
+        "lines": lines,
+    }
+    _staff_rows(Kind.AUTO_ORDERED, purchase_order.pk, staff, data, purchase_order=purchase_order)
 
 
 def spike_notice(*, spike: SpikeAlert, staff: Sequence[tuple[int, str]]) -> None:
     """Demand for a product runs well above its forecast: each purchasing staff member is
     told once (the alert is once per product and window)."""
     product = spike.product
-    _outbox_add(
-        [
-            Notification(
-                key=f"{Kind.SPIKE}:{spike.pk}:{user_id}",
-                kind=Kind.SPIKE,
-                spike=spike,
-                to=email,
-                data={
-                    "sku": product.sku,
-                    "name": product.name,
-                    "observed": spike.observed,
-                    "expected": spike.expected,
-                    "first_day": _iso(spike.first_day),
-                    "backlog_units": spike.backlog_units,
-                },
-            )
-            for user_id, email in staff
-        ]
-    )
+    data = {
+        "sku": product.sku,
+        "name": product.name,
+        "observed": spike.observed,
+        "expected": spike.expected,
+        "first_day": _iso(spike.first_day),
+        "backlog_units": spike.backlog_units,
+    }
+    _staff_rows(Kind.SPIKE, spike.pk, staff, data, spike=spike)
