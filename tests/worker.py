@@ -21,6 +21,7 @@ from django.conf import settings
 from django.db import connection
 
 from config.celery import app
+from config.queues import queue_name
 
 ROOT = Path(__file__).resolve().parent.parent
 WAIT_SECONDS = 60
@@ -37,18 +38,20 @@ def _test_database_url() -> str:
 
 def purge_queue() -> None:
     with app.connection_for_write() as conn:
-        conn.default_channel.queue_purge(settings.CELERY_TASK_DEFAULT_QUEUE)
+        for queue in settings.CELERY_TASK_QUEUES:
+            conn.default_channel.queue_purge(queue.name)
 
 
 def queued() -> list[tuple[str, list[Any]]]:
-    """Take every task waiting in this run's queue off it: (task name, args), oldest first."""
+    """Take every task waiting in this run's queues off them: (task name, args), oldest
+    first within each queue, the queues in the settings' order."""
     tasks = []
     with app.connection_for_write() as connection:
         channel = connection.default_channel
-        queue = settings.CELERY_TASK_DEFAULT_QUEUE
-        while (message := channel.basic_get(queue, no_ack=True)) is not None:
-            args, _kwargs, _embed = message.decode()
-            tasks.append((message.headers["task"], args))
+        for queue in settings.CELERY_TASK_QUEUES:
+            while (message := channel.basic_get(queue.name, no_ack=True)) is not None:
+                args, _kwargs, _embed = message.decode()
+                tasks.append((message.headers["task"], args))
     return tasks
 
 
@@ -109,10 +112,13 @@ class PrivateRedis:
 
 
 @contextmanager
-def celery_worker(concurrency: int = 2, env: dict[str, str] | None = None) -> Iterator[str]:
+def celery_worker(
+    concurrency: int = 2, env: dict[str, str] | None = None, kinds: tuple[str, ...] = ()
+) -> Iterator[str]:
     """Start `celery worker` as a separate process; yield its node name once it answers pings.
 
-    `env` adds to the worker's environment (an `EMAIL_URL`, say).
+    `env` adds to the worker's environment (an `EMAIL_URL`, say); `kinds` limits it to those
+    queues (`config.queues`), as production may; by default it serves them all.
     """
     purge_queue()
     name = f"test-{uuid.uuid4().hex[:8]}@localhost"
@@ -142,6 +148,11 @@ def celery_worker(concurrency: int = 2, env: dict[str, str] | None = None) -> It
                 "--without-mingle",
                 "-n",
                 name,
+                *(
+                    ["-Q", ",".join(queue_name(k, settings.BACKORDER_QUEUE_PREFIX) for k in kinds)]
+                    if kinds
+                    else []
+                ),
             ],
             cwd=ROOT,
             env=environment,

@@ -6,6 +6,8 @@ from pathlib import Path
 import environ
 from celery.schedules import crontab
 
+from config.queues import task_queues
+
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = BASE_DIR / "var"
 
@@ -167,7 +169,8 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 # send tries once (kombu's `max_retries`; a worker's own connection keeps retrying as
 # CELERY_BROKER_CONNECTION_* say, and it waits on its queues by polling, not by blocking on a
 # socket, so the timeout never cuts its waits short).
-_REDIS_BROKER_OPTIONS = {**_REDIS_TIMEOUTS, "max_retries": 0}
+# The visibility timeout (4 h) is explained with the task options below.
+_REDIS_BROKER_OPTIONS = {**_REDIS_TIMEOUTS, "max_retries": 0, "visibility_timeout": 4 * 3600}
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
     CELERY_RESULT_BACKEND = REDIS_URL
@@ -205,6 +208,19 @@ CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_IGNORE_RESULT = not REDIS_URL
 CELERY_RESULT_EXPIRES = 3600
+# How a task survives its worker. Every task is safe to run twice (each service locks and
+# re-reads, the outbox marks what it sent), so a task is acknowledged only once it has run
+# (acks_late) and handed back to the queue if its process dies under it
+# (reject_on_worker_lost): a killed worker loses nothing. Each process takes one task at a
+# time (prefetch 1), so a long refresh never holds back tasks another process could run
+# now. A task is stopped after CELERY_TASK_TIME_LIMIT seconds (after a soft limit it can
+# catch a minute before): a hung SMTP server or lock costs one process for minutes, not
+# forever; the nightly replenishment sets its own, longer limit (`inventory.tasks`). On
+# Redis, a task taken but not acknowledged within the visibility timeout is given to
+# another worker: it must outlast the longest task (the nightly run's 3 h) and the longest
+# countdown (an email retry's BACKORDER_EMAIL_RETRY_MAX_SECONDS), or one task would run
+# twice at once; a whole worker killed without a word is caught up by the beat sweeps long
+# before. Redis calls wait at most BACKORDER_REDIS_TIMEOUT_SECONDS (above).
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
@@ -212,6 +228,15 @@ CELERY_TASK_TIME_LIMIT = 300
 CELERY_TASK_SOFT_TIME_LIMIT = 240
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = TIME_ZONE
+# A queue per kind of work, so a flood of one never delays another: reallocations and
+# ETAs ("refresh"), customer and staff emails ("email"), the nightly forecasts, stock
+# verification and alerts ("replenishment"). A worker started without -Q serves them all;
+# in production each kind can have workers of its own (README, "Deploy").
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+BACKORDER_QUEUE_PREFIX = env("BACKORDER_QUEUE_PREFIX", default="")
+CELERY_TASK_QUEUES, CELERY_TASK_ROUTES = task_queues(
+    BACKORDER_QUEUE_PREFIX, default=CELERY_TASK_DEFAULT_QUEUE
+)
 CELERY_BEAT_SCHEDULE = {
     "start-of-day": {
         # Today moves: pre-orders due today are released and every waiting line's ETA is

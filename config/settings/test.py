@@ -1,5 +1,7 @@
 """Settings for the test suite: the real PostgreSQL and Redis, never SQLite."""
 
+from config.queues import task_queues
+
 from .base import *  # noqa: F403
 from .base import _REDIS_BROKER_OPTIONS, _REDIS_TIMEOUTS, _database, env
 
@@ -32,6 +34,11 @@ CELERY_BROKER_URL = REDIS_URL
 CELERY_RESULT_BACKEND = REDIS_URL
 CELERY_TASK_IGNORE_RESULT = False
 CELERY_TASK_DEFAULT_QUEUE = env("CELERY_TEST_QUEUE", default="backorder-test")
+# This run's own queue of each kind, so test runs side by side never take each other's tasks.
+BACKORDER_QUEUE_PREFIX = f"{CELERY_TASK_DEFAULT_QUEUE}."
+CELERY_TASK_QUEUES, CELERY_TASK_ROUTES = task_queues(
+    BACKORDER_QUEUE_PREFIX, default=CELERY_TASK_DEFAULT_QUEUE
+)
 CELERY_BROKER_TRANSPORT_OPTIONS = _REDIS_BROKER_OPTIONS
 if env("EMAIL_URL", default=""):
     # A worker the tests start, pointed at their SMTP server.
