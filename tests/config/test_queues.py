@@ -4,8 +4,8 @@ its queue while a worker serving reallocations runs them at once."""
 from __future__ import annotations
 
 import pytest
+import redis
 from django.conf import settings
-from kombu import Connection
 
 from config.celery import app
 from config.queues import queue_name
@@ -19,9 +19,9 @@ pytestmark = pytest.mark.usefixtures("empty_queue")
 
 
 def waiting(kind: str) -> int:
-    with app.connection_for_write() as connection:
-        channel: Connection = connection.default_channel
-        return channel.client.llen(queue_name(kind, settings.BACKORDER_QUEUE_PREFIX))
+    """Tasks in this run's queue of `kind` (on Redis, a queue is a list of its name)."""
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    return int(client.llen(queue_name(kind, settings.BACKORDER_QUEUE_PREFIX)))
 
 
 @pytest.mark.django_db
