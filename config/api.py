@@ -146,6 +146,28 @@ def server_error(request: HttpRequest) -> JsonResponse:
     return JsonResponse(error_body("server_error", "Something went wrong on our side."), status=500)
 
 
+# Seconds a client is asked to wait when the database is away (`config.urls.handler500`).
+RETRY_AFTER_SECONDS = 10
+# Whether the request took effect is unknown (the server may have committed it in the
+# instant before it went away): the client should retry, safely.
+UNAVAILABLE_MESSAGE = (
+    "The shop cannot answer right now. Try again shortly: with the same Idempotency-Key an"
+    " order is never placed twice."
+)
+
+
+def unavailable(request: HttpRequest) -> JsonResponse:
+    response = JsonResponse(
+        error_body(
+            "unavailable",
+            UNAVAILABLE_MESSAGE,
+        ),
+        status=503,
+    )
+    response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
+
+
 # Parsing ------------------------------------------------------------------------------------
 
 

@@ -1,8 +1,13 @@
+import sys
+
 from django.contrib import admin
+from django.db import InterfaceError, OperationalError
+from django.http import HttpResponse
+from django.template import loader
 from django.urls import include, path, re_path
 from django.views.defaults import bad_request, page_not_found, server_error
 
-from config import api, schema, tokens
+from config import api, health, metrics, schema, tokens
 from inventory import api as inventory_api
 from inventory import views as shop_views
 from notifications import api as notification_api
@@ -97,6 +102,8 @@ order_pages = [
 ]
 
 urlpatterns = [
+    path("healthz", health.healthz, name="healthz"),
+    path("metrics", metrics.metrics, name="metrics"),
     path("admin/", admin.site.urls),
     path("api/v1/", include((api_v1, "api"))),
     # Anything else under /api/, a trailing slash included: the JSON 404, even with DEBUG on.
@@ -127,6 +134,16 @@ def handler400(request, exception=None):
 
 
 def handler500(request):
+    """The database away (refused, cut off, restarting) is 503 with Retry-After: the request
+    changed nothing (its transaction rolled back) and trying again soon will work. Anything
+    else is a 500."""
+    if isinstance(sys.exc_info()[1], OperationalError | InterfaceError):
+        if request.path.startswith("/api/"):
+            return api.unavailable(request)
+        # No context processors: they may need the database.
+        response = HttpResponse(loader.render_to_string("503.html"), status=503)
+        response["Retry-After"] = str(api.RETRY_AFTER_SECONDS)
+        return response
     if request.path.startswith("/api/"):
         return api.server_error(request)
     return server_error(request)

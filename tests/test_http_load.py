@@ -27,7 +27,7 @@ from inventory.stock import stock_receive
 from orders.models import Order, OrderLine
 from tests.factories import ProductFactory
 from tests.helpers import free_port
-from tests.worker import _test_database_url, celery_worker, wait_until
+from tests.worker import _test_database_url, celery_worker, gunicorn_server, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 CLIENTS = 4
@@ -52,21 +52,8 @@ def gunicorn(port: int) -> Iterator[None]:
         "GUNICORN_ACCESS_LOG": "",
     }
     log = ROOT / "var" / f"gunicorn-test-{port}.log"
-    log.parent.mkdir(exist_ok=True)
-    with log.open("w") as output:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "config/gunicorn.py", "config.wsgi"],
-            cwd=ROOT,
-            env=environment,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        wait_until(lambda: _answers(port), f"gunicorn on port {port}")
+    with gunicorn_server(environment, log, lambda: _answers(port)):
         yield
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 def _answers(port: int) -> bool:

@@ -163,12 +163,17 @@ def celery_worker(
         wait_until(lambda: bool(app.control.ping(destination=[name], timeout=0.5)), "worker ping")
         yield name
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """TERM, and KILL what is still running 30 s later."""
+    process.terminate()
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def wait_until(condition: Callable[[], bool], what: str) -> None:
@@ -179,3 +184,26 @@ def wait_until(condition: Callable[[], bool], what: str) -> None:
             return
         time.sleep(0.1)
     raise AssertionError(f"Gave up waiting for {what} after {WAIT_SECONDS}s")
+
+
+@contextmanager
+def gunicorn_server(
+    environment: dict[str, str], log: Path, ready: Callable[[], bool]
+) -> Iterator[subprocess.Popen[bytes]]:
+    """The production web server (`config/gunicorn.py`) as a process of its own, with
+    `environment` (its `GUNICORN_BIND` included) and its output in `log`; yielded once
+    `ready()` holds, stopped (killed if it will not stop) afterwards."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("w") as output:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-c", "config/gunicorn.py", "config.wsgi"],
+            cwd=ROOT,
+            env=environment,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_until(ready, "gunicorn")
+        yield server
+    finally:
+        stop(server)

@@ -2,6 +2,7 @@
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import environ
 from celery.schedules import crontab
@@ -32,12 +33,15 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "axes",
+    "config.apps.OperationsConfig",
     "inventory",
     "orders",
     "notifications",
 ]
 
 MIDDLEWARE = [
+    # First: every log line of the request carries its id (`config.logs`).
+    "config.logs.RequestContext",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -102,7 +106,12 @@ def _database(url: str) -> dict:
         config["OPTIONS"] = {"transaction_mode": "IMMEDIATE", "timeout": 30}
     else:
         config["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+        # A connection found broken (the server restarted) is replaced at the next request.
         config["CONN_HEALTH_CHECKS"] = True
+        # With the server unreachable, a request fails (503) after this, rather than hanging.
+        config.setdefault("OPTIONS", {})["connect_timeout"] = env.int(
+            "DATABASE_CONNECT_TIMEOUT", default=5
+        )
     return config
 
 
@@ -237,6 +246,8 @@ BACKORDER_QUEUE_PREFIX = env("BACKORDER_QUEUE_PREFIX", default="")
 CELERY_TASK_QUEUES, CELERY_TASK_ROUTES = task_queues(
     BACKORDER_QUEUE_PREFIX, default=CELERY_TASK_DEFAULT_QUEUE
 )
+# Celery's file-kept schedule, recording each run for `/healthz` (`config.heartbeat`).
+CELERY_BEAT_SCHEDULER = "config.heartbeat:Scheduler"
 CELERY_BEAT_SCHEDULE = {
     "start-of-day": {
         # Today moves: pre-orders due today are released and every waiting line's ETA is
@@ -277,6 +288,15 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 15 * 60,
     },
 }
+
+# `/healthz` (`config.health`): a worker counts as alive while its heartbeat is younger than
+# this; beat while its last run is (its most frequent entries run every minute).
+BACKORDER_HEALTH_WORKER_SECONDS = env.int("BACKORDER_HEALTH_WORKER_SECONDS", default=60)
+BACKORDER_HEALTH_BEAT_SECONDS = env.int("BACKORDER_HEALTH_BEAT_SECONDS", default=180)
+
+# `/metrics` (`config.metrics`): besides staff sessions, a scraper sending
+# `Authorization: Bearer <this>` may read it (empty: staff only).
+BACKORDER_METRICS_TOKEN = env("BACKORDER_METRICS_TOKEN", default="")
 
 # Days between goods arriving and the parcel leaving: added to every ETA.
 BACKORDER_HANDLING_DAYS = env.int("BACKORDER_HANDLING_DAYS", default=0)
@@ -360,13 +380,33 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {},
 }
 
-LOGGING = {
+# Logs on standard error: one JSON object per line with BACKORDER_LOG_FORMAT=json (the
+# production default), `key=value` text otherwise; each line carries the request, task,
+# order and products it is about (`config.logs`). With JSON, one line per request too.
+BACKORDER_LOG_FORMAT = env("BACKORDER_LOG_FORMAT", default="text")
+LOGGING: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"context": {"()": "config.logs.ContextFilter"}},
+    "formatters": {
+        "json": {"()": "config.logs.JsonFormatter"},
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s %(context)s"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "filters": ["context"],
+            "formatter": BACKORDER_LOG_FORMAT,
+        }
+    },
     "root": {"handlers": ["console"], "level": "INFO"},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "backorder.request": {"level": "INFO" if BACKORDER_LOG_FORMAT == "json" else "WARNING"},
+    },
 }
+# Workers log through the same handlers as the web processes, in the same format.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # The storefront: the shop's name on its pages, and how prices are written (`Rp450.000`).
 BACKORDER_SHOP_NAME = env("BACKORDER_SHOP_NAME", default="Backorder shop")
