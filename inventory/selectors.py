@@ -587,6 +587,11 @@ def warehouse_by_code(code: object) -> Warehouse:
     return warehouse
 
 
+def skus_of(product_ids: Iterable[int]) -> list[str]:
+    """The SKUs of `product_ids`, sorted (for log lines)."""
+    return sorted(Product.objects.filter(pk__in=list(product_ids)).values_list("sku", flat=True))
+
+
 def products_by_sku(skus: Sequence[str], *, field: str = "") -> dict[str, Product]:
     """The products the request lines name; refused naming each unknown SKU by its index.
 

@@ -133,6 +133,13 @@ def notifications_deliver(*, ids: Sequence[int], now: datetime | None = None) ->
                 )
                 report.sent += len(rows)
                 report.emails += 1
+                order = rows[0].order
+                logger.info(
+                    "Email %s sent for notification(s) %s",
+                    message.extra_headers["Message-ID"],
+                    [row.pk for row in rows],
+                    extra={"order": order.number} if order is not None else {},
+                )
     finally:
         if is_open:
             backend.close()

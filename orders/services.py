@@ -9,6 +9,7 @@ the queue behind it moves.
 
 from __future__ import annotations
 
+import logging
 import re
 import secrets
 from collections import defaultdict
@@ -21,6 +22,7 @@ from django.db import connection, transaction
 from django.db.models import Prefetch
 from django.utils import timezone
 
+from config.logs import log_bind
 from inventory import ledger
 from inventory import selectors as stock_selectors
 from inventory.allocation import RequestedLine, Supply, plan_order
@@ -56,6 +58,8 @@ from orders.models import (
     Shipment,
     ShipmentLine,
 )
+
+logger = logging.getLogger(__name__)
 
 _KEY = re.compile(r"[\x21-\x7e]+")
 _KEY_CLAIM = """
@@ -246,8 +250,19 @@ def _order_place_locked(
         )
         for line in lines
     )
+    # This request's later lines, and the tasks its commit sends, are about this order.
+    log_bind(order=order.number)
     outbox.confirmation_notice(order=order, lines=lines)
     _lines_prefetched(order, lines)
+    logger.info(
+        "Order %s placed: %s",
+        order.number,
+        ", ".join(f"{products[line.product_id].sku} x{line.quantity}" for line in lines),
+        extra={
+            "skus": [products[line.product_id].sku for line in lines],
+            "backordered": sum(line.backordered for line in lines),
+        },
+    )
     if priority > 0:
         # A priority order may overtake waiting lines: their ETAs move later.
         refresh_after_commit(

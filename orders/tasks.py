@@ -17,6 +17,7 @@ from django.utils import timezone
 from config.batching import gathered
 from config.celery import RETRY_ON_DATABASE_ERRORS
 from inventory.refresh import unsent_refreshes_send
+from inventory.selectors import skus_of
 from notifications.outbox import status_link_notice
 from orders import queue, selectors
 from orders.models import EtaChange, IdempotencyKey, Order
@@ -40,12 +41,14 @@ def refresh_product(
     """
     allocated, moved = queue.product_refresh(product_id=product_id, cause=cause, detail=detail)
     if allocated or moved:
+        skus = skus_of([product_id])
         logger.info(
-            "Product %s: allocated %s backordered unit(s), moved %s ETA(s) (%s)",
-            product_id,
+            "%s: allocated %s backordered unit(s), moved %s ETA(s) (%s)",
+            ", ".join(skus),
             allocated,
             moved,
             cause,
+            extra={"skus": skus, "allocated": allocated, "etas_moved": moved},
         )
     return [allocated, moved]
 
@@ -62,12 +65,14 @@ def refresh_products(
             product_ids=product_ids, cause=cause, detail=detail
         )
     if allocated or moved:
+        skus = skus_of(product_ids)
         logger.info(
             "%s product(s): allocated %s backordered unit(s), moved %s ETA(s) (%s)",
             len(product_ids),
             allocated,
             moved,
             cause,
+            extra={"skus": skus, "allocated": allocated, "etas_moved": moved},
         )
     return [allocated, moved]
 
