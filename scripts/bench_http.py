@@ -98,6 +98,8 @@ def server_environment(port: int) -> dict[str, str]:
         "GUNICORN_BIND": f"127.0.0.1:{port}",
         "GUNICORN_ACCESS_LOG": "",
         "GUNICORN_LOG_LEVEL": "warning",
+        # People's text, without a line per request: what is measured is the app.
+        "BACKORDER_LOG_FORMAT": "text",
     }
 
 
@@ -230,6 +232,8 @@ def main() -> None:
     from django.db import connection
 
     call_command("migrate", verbosity=0)
+    # The static files' manifest, as the image's build makes it.
+    call_command("collectstatic", interactive=False, verbosity=0)
     redis.Redis.from_url(REDIS_URL).delete("celery")
 
     from bench_floor import FLOOR_TABLE, UPDATE

@@ -110,6 +110,7 @@ TOOLS = {
     "xgettext": "gettext",  # the translation catalogue is checked against the code
     "redis-server": "redis-server",  # a test stops and restarts a broker of its own
     "chromium": "chromium",  # browser tests (Playwright drives Debian's Chromium)
+    "docker-compose": "docker-compose",  # compose.yaml is validated with `docker-compose config`
 }
 
 
