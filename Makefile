@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 RUN_STAMP := $(VENV)/.installed-run
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: install run test lint format bench clean messages
+.PHONY: install run test lint format bench soak clean messages
 
 $(RUN_STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -51,6 +51,13 @@ bench: $(DEV_STAMP)
 	$(PY) scripts/bench_queue.py
 	$(PY) scripts/bench_http.py
 	$(PY) scripts/bench_replenishment.py
+
+# Ten minutes (SOAK_SECONDS) of mixed load over HTTP against gunicorn and two workers, one
+# restarted every minute and the broker paused once; then every check (no 5xx, no email
+# lost or sent twice, stock verified). Not part of the suite.
+soak: $(DEV_STAMP)
+	$(PY) scripts/ensure_services.py
+	$(PY) scripts/soak.py
 
 clean:
 	rm -rf var/db.sqlite3 var/broker var/mail var/celerybeat-schedule

@@ -30,6 +30,8 @@ SHOP_APPS = ("inventory", "orders", "notifications")
 HIDDEN_MODELS = {"orders.idempotencykey", "inventory.unsentrefresh"}
 
 RECEIVE_PERMISSION = "inventory.add_purchasereceipt"
+STOCK_PERMISSION = "inventory.change_stock"
+"""Counting and adjusting stock: whoever holds it hears what the stock verification found."""
 PURCHASING_PERMISSION = "inventory.add_purchaseorder"
 """Ordering from suppliers: whoever holds it hears of demand spikes and of purchase orders
 placed by themselves (`staff_emails`)."""
@@ -37,7 +39,7 @@ placed by themselves (`staff_emails`)."""
 
 ROLES: dict[str, tuple[str, ...]] = {
     "warehouse": (
-        "inventory.change_stock",
+        STOCK_PERMISSION,
         RECEIVE_PERMISSION,
         "orders.add_shipment",
     ),

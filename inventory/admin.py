@@ -41,6 +41,7 @@ from inventory.models import (
     SpikeAlert,
     Stock,
     StockMovement,
+    StockVerification,
     Supplier,
     SupplierProduct,
     Warehouse,
@@ -640,6 +641,72 @@ class SpikeAlertAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def forecast_chart(self, alert: SpikeAlert) -> str:
         url = reverse("admin:report_forecast", args=[alert.product.sku])
         return format_html('<a href="{}">Demand and forecast</a>', url)
+
+
+@admin.register(StockVerification)
+class StockVerificationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Each night's check of the ledger's chains and the counters: what was repaired from
+    the ledger, what was left for staff to look at."""
+
+    list_display = ("started_at", "verdict", "repaired", "unexplained", "movements")
+    fields = (
+        "started_at",
+        "finished_at",
+        "verdict",
+        "movements",
+        "findings",
+        "chain",
+        "root",
+    )
+    readonly_fields = fields
+
+    @admin.display(description="Result")
+    def verdict(self, run: StockVerification) -> str:
+        if run.is_clean:
+            return "Clean"
+        return f"{run.repaired} repaired, {run.unexplained} left alone"
+
+    @admin.display(description="Counters")
+    def findings(self, run: StockVerification) -> str:
+        if not run.drift:
+            return "All agree."
+        return format_html(
+            "<ul>{}</ul>",
+            format_html_join(
+                "",
+                "<li>{}: {}, expected {}. {}: {}.</li>",
+                (
+                    (
+                        e["what"],
+                        e["found"],
+                        e["expected"],
+                        "Repaired" if e["repaired"] else "Left alone",
+                        e["why"],
+                    )
+                    for e in run.drift
+                ),
+            ),
+        )
+
+    @admin.display(description="Ledger chain")
+    def chain(self, run: StockVerification) -> str:
+        if not run.broken_links:
+            return "Intact."
+        return format_html(
+            "<ul>{}</ul>",
+            format_html_join(
+                "",
+                "<li>{}: broken at {} ({})</li>",
+                (
+                    (
+                        link["stock"],
+                        f"movement {link['movement']}" if link["movement"] else "its end",
+                        link["why"],
+                    )
+                    for link in run.broken_links
+                ),
+            ),
+        )
 
 
 @admin.register(ProductForecast)

@@ -2,9 +2,12 @@
 suppliers with their terms, and purchase orders with their receipts. Fields, constraints and
 small derived properties only: every change goes through a service."""
 
+from typing import Any
+
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
+from django.utils import timezone
 
 
 class Warehouse(models.Model):
@@ -130,6 +133,8 @@ class Stock(models.Model):
     warehouse = models.ForeignKey(Warehouse, on_delete=models.PROTECT, related_name="stocks")
     on_hand = models.IntegerField(default=0)
     allocated = models.IntegerField(default=0)
+    # The digest of this row's last movement (`inventory.chain`): the chain's end.
+    ledger_head = models.CharField(max_length=64, blank=True, default="", editable=False)
 
     class Meta:
         ordering = ["product", "-warehouse__priority", "warehouse"]
@@ -185,7 +190,10 @@ class StockMovement(models.Model):
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # Set by the ledger before the digest is taken over it.
+    created_at = models.DateTimeField(default=timezone.now, editable=False, db_index=True)
+    # SHA-256 over this movement and the one before it on its stock row (`inventory.chain`).
+    digest = models.CharField(max_length=64, editable=False)
 
     class Meta:
         ordering = ["-pk"]
@@ -205,7 +213,7 @@ class StockMovement(models.Model):
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.quantity:+d} {self.stock}"
 
-    def save(self, *args, **kwargs):
+    def save(self, *args: Any, **kwargs: Any) -> None:
         if self.pk is not None:
             raise ValueError("The stock ledger is append-only.")
         super().save(*args, **kwargs)
@@ -523,3 +531,34 @@ class SpikeAlert(models.Model):
 
     def __str__(self) -> str:
         return f"Spike of {self.product_id} from {self.first_day}"
+
+
+class StockVerification(models.Model):
+    """One run of the stock verification (`inventory.verification`): what disagreed, what
+    the ledger proved and was repaired, what could not be explained and was left alone."""
+
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    # [{"what", "expected", "found", "repaired": bool, "why": ...}], in the order found.
+    drift = models.JSONField(default=list, blank=True)
+    # [{"stock", "movement", "why"}]: the first broken link of each broken chain.
+    broken_links = models.JSONField(default=list, blank=True)
+    repaired = models.PositiveIntegerField(default=0)
+    unexplained = models.PositiveIntegerField(default=0)
+    movements = models.PositiveBigIntegerField(
+        default=0, help_text="Movements whose chain was checked."
+    )
+    root = models.CharField(
+        max_length=64, blank=True, help_text="SHA-256 over every stock row's chain head."
+    )
+
+    class Meta:
+        ordering = ["-started_at", "-pk"]
+        verbose_name = "stock verification"
+
+    def __str__(self) -> str:
+        return f"Stock verification {self.started_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def is_clean(self) -> bool:
+        return not self.drift and not self.broken_links

@@ -7,7 +7,7 @@ import functools
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -27,6 +27,8 @@ from inventory.allocation import (
     plan_order,
     unpromised_units,
 )
+from inventory.chain import FIELDS as CHAIN_FIELDS
+from inventory.chain import GENESIS, movement_digest
 from inventory.checks import is_code, max_line_quantity, storable_text
 from inventory.eta import EtaRule, Incoming, Timeline
 from inventory.exceptions import ValidationFailed
@@ -49,26 +51,48 @@ RELIABILITY_MIN_RECEIPTS = 3
 
 @dataclass(frozen=True)
 class Drift:
+    """One counter that disagrees with what it is counted from. `check` says which
+    (`DRIFT_CHECKS`), `stock_id` / `product_id` / `line_id` whose."""
+
     what: str
     expected: int
     actual: int
+    # Which check and whose: for the verification's repairs, not part of what was found.
+    check: str = field(default="", compare=False)
+    stock_id: int | None = field(default=None, compare=False)
+    product_id: int | None = field(default=None, compare=False)
+    line_id: int | None = field(default=None, compare=False)
 
     def __str__(self) -> str:
         return f"{self.what}: expected {self.expected}, found {self.actual}"
 
 
-def stock_drift() -> list[Drift]:
-    """Everything where the counters disagree with the ledger or the allocation rows.
+ON_HAND_VS_LEDGER = "on_hand vs ledger"
+ALLOCATED_VS_LEDGER = "allocated vs ledger"
+ALLOCATED_VS_ROWS = "allocated vs allocation rows"
+LINE_VS_ROWS = "line allocated vs allocation rows"
+WAITING_VS_LINES = "waiting_units vs lines"
+
+
+def stock_drift(product_ids: Iterable[int] | None = None) -> list[Drift]:
+    """Everything where the counters disagree with the ledger or the allocation rows, for
+    every product or only `product_ids`.
 
     Checks, for every stock row, that replaying its ledger gives `on_hand` and `allocated`, and
     that its allocation rows add up to `allocated`; for every order line, that its
     allocation rows add up to its `allocated`; and for every product, that `waiting_units`
     is what its lines have backordered. Six queries, whatever the size of the shop.
     """
+    only = None if product_ids is None else list(product_ids)
+
+    def of(queryset: QuerySet[Any], path: str) -> QuerySet[Any]:
+        return queryset if only is None else queryset.filter(**{f"{path}__in": only})
+
     replay_on_hand: dict[int, int] = defaultdict(int)
     replay_allocated: dict[int, int] = defaultdict(int)
     for stock_id, kind, total in (
-        StockMovement.objects.values("stock_id", "kind")
+        of(StockMovement.objects.all(), "stock__product_id")
+        .values("stock_id", "kind")
         .annotate(total=Sum("quantity"))
         .values_list("stock_id", "kind", "total")
         .order_by()
@@ -78,59 +102,146 @@ def stock_drift() -> list[Drift]:
         if kind in StockMovement.ALLOCATED_KINDS:
             replay_allocated[stock_id] += total
     allocated_rows = dict(
-        Allocation.objects.values("stock_id")
+        of(Allocation.objects.all(), "stock__product_id")
+        .values("stock_id")
         .annotate(total=Sum("quantity"))
         .values_list("stock_id", "total")
         .order_by()
     )
     drift: list[Drift] = []
-    for stock in Stock.objects.select_related("product", "warehouse").order_by("pk"):
+    stocks = of(Stock.objects.all(), "product_id").select_related("product", "warehouse")
+    for stock in stocks.order_by("pk"):
         label = f"stock {stock.product.sku}@{stock.warehouse.code}"
         checks = (
-            ("on_hand vs ledger", replay_on_hand[stock.pk], stock.on_hand),
-            ("allocated vs ledger", replay_allocated[stock.pk], stock.allocated),
-            ("allocated vs allocation rows", allocated_rows.get(stock.pk, 0), stock.allocated),
+            (ON_HAND_VS_LEDGER, replay_on_hand[stock.pk], stock.on_hand),
+            (ALLOCATED_VS_LEDGER, replay_allocated[stock.pk], stock.allocated),
+            (ALLOCATED_VS_ROWS, allocated_rows.get(stock.pk, 0), stock.allocated),
         )
-        drift.extend(Drift(f"{label} {what}", e, a) for what, e, a in checks if e != a)
+        drift.extend(
+            Drift(f"{label} {what}", e, a, what, stock.pk, stock.product_id)
+            for what, e, a in checks
+            if e != a
+        )
     line_rows = dict(
-        Allocation.objects.values("order_line_id")
+        of(Allocation.objects.all(), "order_line__product_id")
+        .values("order_line_id")
         .annotate(total=Sum("quantity"))
         .values_list("order_line_id", "total")
         .order_by()
     )
-    for line_id, allocated in OrderLine.objects.filter(allocated__gt=0).values_list(
-        "pk", "allocated"
-    ):
+    allocated_lines = {
+        line_id: (allocated, product_id)
+        for line_id, allocated, product_id in of(OrderLine.objects.all(), "product_id")
+        .filter(allocated__gt=0)
+        .values_list("pk", "allocated", "product_id")
+    }
+    for line_id, (allocated, product_id) in allocated_lines.items():
         if line_rows.get(line_id, 0) != allocated:
             drift.append(
                 Drift(
                     f"order line {line_id} allocated vs allocation rows",
                     line_rows.get(line_id, 0),
                     allocated,
+                    LINE_VS_ROWS,
+                    product_id=product_id,
+                    line_id=line_id,
                 )
             )
-    orphaned = set(line_rows) - set(
-        OrderLine.objects.filter(allocated__gt=0).values_list("pk", flat=True)
+    orphaned = sorted(set(line_rows) - set(allocated_lines))
+    orphan_products = dict(
+        OrderLine.objects.filter(pk__in=orphaned).values_list("pk", "product_id")
     )
     drift.extend(
-        Drift(f"order line {line_id} allocated vs allocation rows", line_rows[line_id], 0)
-        for line_id in sorted(orphaned)
+        Drift(
+            f"order line {line_id} allocated vs allocation rows",
+            line_rows[line_id],
+            0,
+            LINE_VS_ROWS,
+            product_id=orphan_products.get(line_id),
+            line_id=line_id,
+        )
+        for line_id in orphaned
     )
     queued = dict(
-        OrderLine.objects.filter(backordered__gt=0)
+        of(OrderLine.objects.all(), "product_id")
+        .filter(backordered__gt=0)
         .values("product_id")
         .annotate(units=Sum("backordered"))
         .values_list("product_id", "units")
         .order_by()
     )
     drift.extend(
-        Drift(f"product {sku} waiting_units vs lines", queued.get(pk, 0), waiting)
-        for pk, sku, waiting in Product.objects.values_list("pk", "sku", "waiting_units")
+        Drift(
+            f"product {sku} waiting_units vs lines",
+            queued.get(pk, 0),
+            waiting,
+            WAITING_VS_LINES,
+            product_id=pk,
+        )
+        for pk, sku, waiting in of(Product.objects.all(), "pk")
+        .values_list("pk", "sku", "waiting_units")
         .order_by("pk")
         .iterator()
         if queued.get(pk, 0) != waiting
     )
     return drift
+
+
+@dataclass(frozen=True)
+class ChainBreak:
+    """The first link of a stock row's ledger chain that does not hold."""
+
+    stock_id: int
+    product_id: int
+    label: str
+    movement_id: int | None
+    why: str
+
+    def __str__(self) -> str:
+        where = f"movement {self.movement_id}" if self.movement_id else "its head"
+        return f"stock {self.label} ledger chain broken at {where}: {self.why}"
+
+
+def chain_breaks() -> tuple[list[ChainBreak], int, dict[int, str]]:
+    """Walk every stock row's movements in order, recomputing each digest from the one
+    before (`inventory.chain`): the first broken link of each row whose chain does not hold,
+    how many movements were checked, and each row's head. One pass over the ledger."""
+    stocks = {
+        pk: (product_id, f"{sku}@{code}", head)
+        for pk, product_id, sku, code, head in Stock.objects.values_list(
+            "pk", "product_id", "product__sku", "warehouse__code", "ledger_head"
+        )
+    }
+    breaks: list[ChainBreak] = []
+    broken: set[int] = set()
+    heads: dict[int, str] = {pk: GENESIS for pk in stocks}
+    checked = 0
+    movements = StockMovement.objects.order_by("stock_id", "pk").values_list(
+        "pk", *CHAIN_FIELDS, "digest"
+    )
+    for pk, *fields, digest in movements.iterator(chunk_size=5000):
+        checked += 1
+        stock_id = fields[0]
+        if stock_id in broken:
+            continue
+        expected = movement_digest(heads[stock_id], fields)
+        if expected != digest:
+            product_id, label, _head = stocks[stock_id]
+            why = (
+                "its content or the movement before it was changed, added or removed"
+                if digest
+                else "it has no digest"
+            )
+            breaks.append(ChainBreak(stock_id, product_id, label, pk, why))
+            broken.add(stock_id)
+            continue
+        heads[stock_id] = digest
+    for stock_id, (product_id, label, head) in stocks.items():
+        if stock_id not in broken and heads[stock_id] != head:
+            why = "the last movement it points to is missing"
+            breaks.append(ChainBreak(stock_id, product_id, label, None, why))
+    breaks.sort(key=lambda b: b.stock_id)
+    return breaks, checked, {pk: head for pk, (_, _, head) in stocks.items()}
 
 
 @dataclass(frozen=True)

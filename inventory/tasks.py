@@ -1,4 +1,5 @@
-"""Celery tasks of replenishment: thin shells that call `inventory.replenishment`."""
+"""Celery tasks of replenishment and the stock verification: thin shells that call
+`inventory.replenishment` and `inventory.verification`."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 from celery import shared_task
 
 from config.celery import RETRY_ON_DATABASE_ERRORS
-from inventory import replenishment
+from inventory import replenishment, verification
 
 logger = logging.getLogger(__name__)
 
@@ -36,3 +37,18 @@ def spikes_check() -> list[int]:
     if alerts:
         logger.info("Demand spikes: %s", [(a.product_id, a.observed) for a in alerts])
     return [alert.pk for alert in alerts]
+
+
+# Walking a large ledger takes longer than the default task limit.
+VERIFY_TIME_LIMIT = 3600
+
+
+@shared_task(
+    **RETRY_ON_DATABASE_ERRORS,
+    time_limit=VERIFY_TIME_LIMIT,
+    soft_time_limit=VERIFY_TIME_LIMIT - 300,
+)
+def stock_verify() -> int:
+    """Check the ledger's chains and every counter; repair what the ledger proves, report
+    the rest to staff. Returns the run's id."""
+    return verification.stock_verify().pk

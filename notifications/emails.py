@@ -344,6 +344,14 @@ def _staff_email(row: Notification) -> tuple[str, dict[str, Any]]:
     if row.kind == Kind.SPIKE:
         context["url"] = settings.SITE_URL + reverse("admin:report_forecast", args=[data["sku"]])
         subject = f"Demand spike: {data['sku']} {data['name']}"
+    elif row.kind == Kind.VERIFICATION:
+        context["url"] = settings.SITE_URL + reverse(
+            "admin:inventory_stockverification_change", args=[row.verification_id]
+        )
+        subject = (
+            f"Stock verification: {data['repaired']} repaired,"
+            f" {data['unexplained']} left for you to look at"
+        )
     else:
         purchase_order = row.purchase_order
         assert purchase_order is not None

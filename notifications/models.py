@@ -5,7 +5,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from inventory.models import Product, PurchaseOrder, SpikeAlert
+from inventory.models import Product, PurchaseOrder, SpikeAlert, StockVerification
 from orders.models import Order, OrderLine
 
 
@@ -62,6 +62,7 @@ class Notification(models.Model):
         PURCHASE_ORDER = "purchase_order", "Purchase order to supplier"
         AUTO_ORDERED = "auto_ordered", "Placed automatically (staff)"
         SPIKE = "spike", "Demand spike (staff)"
+        VERIFICATION = "verification", "Stock verification (staff)"
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
@@ -89,6 +90,13 @@ class Notification(models.Model):
     spike = models.ForeignKey(
         SpikeAlert, null=True, blank=True, on_delete=models.CASCADE, related_name="notifications"
     )
+    verification = models.ForeignKey(
+        StockVerification,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="notifications",
+    )
     to = models.EmailField()
     locale = models.CharField(max_length=5, choices=Order.Locale.choices, default=Order.Locale.EN)
     data = models.JSONField(
@@ -109,7 +117,8 @@ class Notification(models.Model):
                 condition=Q(order__isnull=False)
                 | Q(alert__isnull=False)
                 | Q(purchase_order__isnull=False)
-                | Q(spike__isnull=False),
+                | Q(spike__isnull=False)
+                | Q(verification__isnull=False),
                 name="notification_has_recipient",
             ),
         ]

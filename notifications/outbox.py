@@ -30,7 +30,13 @@ from config.batching import Request, after_commit
 from config.sql import fetch, json_lines, quote, table
 from inventory import selectors
 from inventory.locks import lock_pending_notifications
-from inventory.models import Product, PurchaseOrder, SpikeAlert, SupplierProduct
+from inventory.models import (
+    Product,
+    PurchaseOrder,
+    SpikeAlert,
+    StockVerification,
+    SupplierProduct,
+)
 from notifications.models import Notification, StockAlert
 from orders.models import Order, OrderEvent, OrderLine
 
@@ -392,3 +398,20 @@ def spike_notice(*, spike: SpikeAlert, staff: Sequence[tuple[int, str]]) -> None
         "backlog_units": spike.backlog_units,
     }
     _staff_rows(Kind.SPIKE, spike.pk, staff, data, spike=spike)
+
+
+def verification_notice(
+    *, verification: StockVerification, staff: Sequence[tuple[int, str]]
+) -> None:
+    """The stock verification found something: each staff member who adjusts stock is told
+    what was repaired and what was left alone, once per run."""
+    data = {
+        "started_at": verification.started_at.isoformat(),
+        "repaired": verification.repaired,
+        "unexplained": verification.unexplained,
+        "drift": verification.drift,
+        "broken_links": verification.broken_links,
+        "movements": verification.movements,
+        "root": verification.root,
+    }
+    _staff_rows(Kind.VERIFICATION, verification.pk, staff, data, verification=verification)

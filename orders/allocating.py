@@ -84,6 +84,8 @@ def order_lines_create(
         kind=StockMovement.Kind.ALLOCATION,
         actor=actor,
         new_lines=True,
+        # Locked by the placement a moment ago, and written by nothing since.
+        fresh_stocks=True,
     )
     OrderEvent.objects.bulk_create(events)
     return lines

@@ -167,16 +167,18 @@ def _etas_refresh_locked(
     lead_times = stock_selectors.lead_times(products)
     incoming = stock_selectors.incoming_supply(ids)
     steps: list[tuple[int, int, int, date | None]] = []
-    ready = today
+    # The day each product's allocated lines ship: today plus handling, and never before a
+    # pre-order's release, so each product's own.
+    readies: list[tuple[int, date]] = []
     for product in products:
         rule = stock_selectors.eta_rule(product, lead_times[product.pk], today)
-        ready = rule.ready  # The same for every product: today and the shop's handling days.
+        readies.append((product.pk, rule.ready))
         timeline = Timeline(free=free.get(product.pk, 0), incoming=incoming[product.pk], rule=rule)
         start = 0
         for end, eta in timeline.steps():
             steps.append((product.pk, start, _QUEUE_END if end is None else end, eta))
             start = _QUEUE_END if end is None else end
-    moves_select, params = _eta_moves_sql(ids, steps, today, ready)
+    moves_select, params = _eta_moves_sql(ids, steps, today, readies)
     with sql.scratch_table("eta_moves", moves_select, params) as moves:
         return etas_move(moves=moves, cause=cause, detail=detail, now=timezone.now())
 
@@ -185,7 +187,7 @@ def _eta_moves_sql(
     product_ids: Sequence[int],
     steps: Sequence[tuple[int, int, int, date | None]],
     today: date,
-    ready: date,
+    readies: Sequence[tuple[int, date]],
 ) -> tuple[str, list[object]]:
     """The products' lines whose ETA moves, as SQL: columns `line_id`, `order_id`,
     `previous`, `eta`, `told` (`notified_eta`), `waiting` (1 for a waiting line, 0 for an
@@ -193,7 +195,9 @@ def _eta_moves_sql(
     move owes (`orders.promises.eta_kind_sql`).
 
     `steps` are (product id, after position, up to position, ETA): a waiting line of the
-    product whose queue position is in (after, up to] ships on that ETA."""
+    product whose queue position is in (after, up to] ships on that ETA; `readies` are
+    (product id, day): an allocated line of the product ships that day, unless its ETA
+    already lies between today and then."""
     day = sql.date_placeholder()
     steps_sql = " UNION ALL ".join(
         [f"SELECT %s AS product_id, %s AS after_position, %s AS up_to, {day} AS eta"] * len(steps)
@@ -203,9 +207,9 @@ def _eta_moves_sql(
         for product_id, after, up_to, eta in steps
         for value in (product_id, after, up_to, sql.date_param(eta))
     ]
+    ready_sql = " UNION ALL ".join([f"SELECT %s AS product_id, {day} AS ready"] * len(readies))
     queue_sql, queue_params = selectors.queue_positions_sql(product_ids)
     line = sql.table(OrderLine)
-    marks = ", ".join(["%s"] * len(product_ids))
     return (
         f"SELECT line_id, order_id, previous, eta, told, waiting, seq,"
         f" {eta_kind_sql('told', 'eta')} AS kind FROM ("
@@ -215,15 +219,14 @@ def _eta_moves_sql(
         f" AND q.position > s.after_position AND q.position <= s.up_to) w"
         f" WHERE {sql.differ('previous', 'eta')}"
         f" UNION ALL"
-        f" SELECT id, order_id, eta, CASE WHEN eta IS NULL OR eta > {day} THEN {day}"
-        f" ELSE {day} END, notified_eta, 0, 0, NULL FROM {line}"
-        f" WHERE product_id IN ({marks}) AND backordered = 0 AND allocated > 0"
-        f" AND (eta IS NULL OR eta < {day} OR eta > {day})",
+        f" SELECT l.id, l.order_id, l.eta, r.ready, l.notified_eta, 0, 0, NULL FROM {line} l"
+        f" JOIN ({ready_sql}) r ON r.product_id = l.product_id"
+        f" WHERE l.backordered = 0 AND l.allocated > 0"
+        f" AND (l.eta IS NULL OR l.eta < {day} OR l.eta > r.ready)",
         [
             *queue_params,
             *steps_params,
-            *[sql.date_param(d) for d in (ready, ready, today)],
-            *product_ids,
-            *[sql.date_param(d) for d in (today, ready)],
+            *[v for product_id, ready in readies for v in (product_id, sql.date_param(ready))],
+            sql.date_param(today),
         ],
     )

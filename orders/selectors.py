@@ -478,3 +478,15 @@ def orders_with_totals(orders: QuerySet[Order] | None = None) -> QuerySet[Order]
             totals.filter(status__in=OPEN_STATUSES).annotate(last=Max("eta")).values("last")
         ),
     )
+
+
+def products_waiting_below(product_ids: Sequence[int], priority: int) -> list[int]:
+    """Which of `product_ids` have a waiting line of lower queue priority than `priority`:
+    an order of that priority queues ahead of it (one indexed query)."""
+    return sorted(
+        OrderLine.objects.filter(
+            product_id__in=product_ids, backordered__gt=0, queue_priority__lt=priority
+        )
+        .values_list("product_id", flat=True)
+        .distinct()
+    )

@@ -46,6 +46,7 @@ from inventory.locks import lock_order, lock_order_lines, lock_products, lock_st
 from inventory.models import Product, StockMovement
 from inventory.refresh import refresh_after_commit
 from notifications import outbox
+from orders import selectors as order_selectors
 from orders.allocating import order_lines_create
 from orders.lifecycle import line_change, recorded_actor
 from orders.models import (
@@ -263,13 +264,17 @@ def _order_place_locked(
             "backordered": sum(line.backordered for line in lines),
         },
     )
-    if priority > 0:
-        # A priority order may overtake waiting lines: their ETAs move later.
-        refresh_after_commit(
-            sorted(pid for pid, units in backordered.items() if units),
-            cause=EtaChange.Cause.QUEUE_CHANGED,
-            detail=order.number,
-        )
+    # An order queues ahead of every waiting line of lower priority (a priority order ahead
+    # of the rest; any order ahead of lines staff moved down): their ETAs move later, and
+    # its own, quoted behind the whole queue, earlier.
+    waiting = sorted(pid for pid, units in backordered.items() if units)
+    overtaken = (
+        waiting
+        if priority > 0 or not waiting
+        else (order_selectors.products_waiting_below(waiting, priority))
+    )
+    if overtaken:
+        refresh_after_commit(overtaken, cause=EtaChange.Cause.QUEUE_CHANGED, detail=order.number)
     return order
 
 

@@ -276,6 +276,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "inventory.tasks.replenishment_nightly",
         "schedule": crontab(hour=1, minute=15),
     },
+    "stock-verify": {
+        # The ledger's chains and every counter; what the ledger proves is repaired, the
+        # rest reported to the staff who adjust stock (`inventory.verification`).
+        "task": "inventory.tasks.stock_verify",
+        "schedule": crontab(hour=2, minute=30),
+    },
     "spikes-check": {
         # Demand of the last one and three days against the night's forecast.
         "task": "inventory.tasks.spikes_check",

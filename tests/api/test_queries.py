@@ -163,8 +163,9 @@ def test_a_second_order_takes_the_supply_outlook_from_the_cache(
     first = api.post("/api/v1/orders", body, format="json")
 
     # The product, then the locks and writes as for the first: its incoming supply and
-    # supplier terms come from the cache.
-    with django_assert_num_queries(9):
+    # supplier terms come from the cache. With a queue waiting, one more: whether a line
+    # of lower priority waits in it, which this order would overtake.
+    with django_assert_num_queries(10):
         response = api.post("/api/v1/orders", body, format="json")
 
     assert (first.status_code, response.status_code) == (201, 201)

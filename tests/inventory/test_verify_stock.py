@@ -20,7 +20,9 @@ def test_verify_stock_succeeds_when_nothing_drifted(hoodie, default_warehouse):
     call_command("verify_stock", stdout=out, stderr=err)
 
     # then
-    assert out.getvalue() == "Stock ledger, counters and allocations agree.\n"
+    assert out.getvalue() == (
+        "Stock ledger (2 movements, chains intact), counters and allocations agree.\n"
+    )
     assert err.getvalue() == ""
 
 
@@ -36,7 +38,7 @@ def test_verify_stock_fails_with_code_1_on_drift(hoodie, default_warehouse):
 
     # then
     assert failed.value.returncode == 1
-    assert str(failed.value) == "1 stock figure(s) drifted."
+    assert str(failed.value) == "0 broken chain(s), 1 stock figure(s) drifted."
     assert err.getvalue() == "stock HOODIE-SE@main on_hand vs ledger: expected 5, found 7\n"
     assert out.getvalue() == ""
 
@@ -52,5 +54,5 @@ def test_verify_stock_reports_a_waiting_units_counter_out_of_step(hoodie, defaul
         call_command("verify_stock", stdout=StringIO(), stderr=err)
 
     # then
-    assert str(failed.value) == "1 stock figure(s) drifted."
+    assert str(failed.value) == "0 broken chain(s), 1 stock figure(s) drifted."
     assert err.getvalue() == "product HOODIE-SE waiting_units vs lines: expected 3, found 5\n"

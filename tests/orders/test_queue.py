@@ -17,6 +17,7 @@ from inventory.purchasing import (
 from inventory.stock import stock_receive
 from notifications.models import Notification
 from orders.models import EtaChange, Order, OrderEvent, OrderLine
+from orders.queue import products_refresh
 from orders.selectors import products_to_refresh
 from orders.services import (
     LineRequest,
@@ -271,3 +272,21 @@ def test_after_release_a_preorder_product_takes_backorders(album):
 
     line = order.lines.get()
     assert (line.status, line.backordered) == ("backordered", 2)
+
+
+def test_each_product_s_allocated_lines_ship_on_its_own_day_in_a_refresh_of_several(hoodie, album):
+    # given: a hoodie waiting, and a pre-order album (released in 10 days) in the same
+    # refresh, as one purchase order bringing both makes it
+    line = place_line(hoodie, 1)
+    preordered = place_line(album, 1, "budi")
+    stock_receive(product=hoodie, quantity=1)
+    stock_receive(product=album, quantity=1)
+
+    # when: one refresh of both, the album last
+    products_refresh(product_ids=[hoodie.pk, album.pk], cause=Cause.STOCK_CHANGED)
+
+    # then: the hoodie ships today, not on the album's release day
+    line.refresh_from_db()
+    assert (line.allocated, line.eta) == (1, today())
+    preordered.refresh_from_db()
+    assert preordered.eta == in_days(10)

@@ -3,9 +3,10 @@
 import pytest
 
 from inventory.exceptions import ValidationFailed
+from notifications.models import Notification
 from orders.models import EtaChange, OrderEvent, OrderLine
 from orders.services import order_priority_set
-from tests.helpers import etas, in_days, place_line, purchase, refresh
+from tests.helpers import etas, in_days, place_line, purchase, refresh, refreshes_asked
 
 pytestmark = pytest.mark.django_db
 Cause = EtaChange.Cause
@@ -37,3 +38,37 @@ def test_an_out_of_range_priority_is_refused(hoodie, priority):
 
     assert OrderLine.objects.get(pk=line.pk).order.priority == 0
     assert not OrderEvent.objects.filter(kind=OrderEvent.Kind.PRIORITY_CHANGED).exists()
+
+
+def test_a_new_order_queues_ahead_of_a_line_moved_down_and_the_refresh_says_so(
+    hoodie, django_capture_on_commit_callbacks
+):
+    # given: one hoodie arriving in 3 days for a customer staff moved down the queue
+    purchase(hoodie, 1, 3)
+    lowered = place_line(hoodie, 1, "lowered")
+    order_priority_set(order_id=lowered.order_id, priority=-1)
+    refresh(hoodie, Cause.QUEUE_CHANGED)
+    assert etas([lowered]) == [in_days(3)]
+
+    # when: an ordinary order comes in; it queues ahead of the lowered one
+    with django_capture_on_commit_callbacks() as callbacks:
+        newer = place_line(hoodie, 1, "newer")
+    assert refreshes_asked(callbacks) == [(Cause.QUEUE_CHANGED, newer.order.number, [hoodie.pk])]
+    refresh(hoodie, Cause.QUEUE_CHANGED)
+
+    # then: the arriving hoodie is the newer order's, and the lowered customer is told
+    assert etas([newer, lowered]) == [in_days(3), in_days(14)]
+    delay = Notification.objects.get(order_id=lowered.order_id, kind=Notification.Kind.DELAY)
+    assert delay.data["lines"][0]["id"] == lowered.pk
+
+
+def test_an_ordinary_order_behind_ordinary_ones_asks_for_no_refresh(
+    hoodie, django_capture_on_commit_callbacks
+):
+    purchase(hoodie, 1, 3)
+    place_line(hoodie, 1, "first")
+
+    with django_capture_on_commit_callbacks() as callbacks:
+        place_line(hoodie, 1, "second")
+
+    assert refreshes_asked(callbacks) == []
